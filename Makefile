@@ -1,0 +1,35 @@
+# Two commands do all set-up on a fresh machine:
+#   make book   - create .venv, train what the run cache lacks, execute the run pages, build _build/html
+#   make test   - create .venv and run the test suite (unit tests, CLI, a smoke build of the whole book)
+#
+# Data: VAE_MNIST_DATA_DIR if set; else ../shared/data/mnist when it exists; else Keras's download.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SEEDS  ?= 1
+DATA_DIR := $(or $(VAE_MNIST_DATA_DIR),$(wildcard $(CURDIR)/../shared/data/mnist))
+export VAE_MNIST_DATA_DIR := $(DATA_DIR)
+
+.PHONY: book test venv clean clean-cache
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[book,test]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+book: venv
+	$(BIN)/vae-mnist book --seeds $(SEEDS)
+
+test: venv
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf _build book/runs/*.ipynb
+
+clean-cache:
+	rm -rf .cache

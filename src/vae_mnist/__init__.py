@@ -1,0 +1,45 @@
+"""The MLP variational auto-encoder of Gupta, Reddy and Starliper on MNIST, in Keras 3.
+
+The package is the single source of truth for the book: data, model, loss,
+training, evaluation and every figure live here; chapters import and call it.
+"""
+import os
+
+# Keep TensorFlow's C++ start-up chatter out of terminals and rendered cells.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+__version__ = "0.1.0"
+
+
+def _import_tensorflow_quietly():
+    """Import TensorFlow with file descriptor 2 silenced.
+
+    TensorFlow's C++ start-up lines ("All log messages before absl::InitializeLog()...",
+    oneDNN notices) ignore TF_CPP_MIN_LOG_LEVEL; they would clutter the terminal and
+    become warnings in the book build. Set VAE_MNIST_TF_VERBOSE=1 to see them.
+    """
+    import sys
+
+    if os.environ.get("VAE_MNIST_TF_VERBOSE") or os.environ.get("KERAS_BACKEND") != "tensorflow" \
+            or "tensorflow" in sys.modules:
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+_import_tensorflow_quietly()
+
+from .errors import VaeMnistError, ConfigError, DataError  # noqa: E402,F401
+from .config import RunConfig  # noqa: E402,F401

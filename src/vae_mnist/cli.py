@@ -1,0 +1,251 @@
+"""The ``vae-mnist`` command line.
+
+Every bad input exits with status 2 and one line ``vae-mnist: error: ...``; never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .errors import ConfigError, VaeMnistError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, status 2 (argparse prints usage too)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (at least 1), got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _existing_dir(text: str) -> str:
+    if not Path(text).expanduser().is_dir():
+        raise argparse.ArgumentTypeError(f"data folder {text!r} does not exist or is not a folder")
+    return text
+
+
+def add_config_arguments(p: argparse.ArgumentParser) -> None:
+    """The options that make up a RunConfig (shared by ``train`` and ``run``)."""
+    p.add_argument("--latent-dim", "-z", type=_positive_int, default=20, help="latent size z (default 20)")
+    p.add_argument("--epochs", type=_positive_int, default=50, help="training epochs (default 50)")
+    p.add_argument("--batch-size", type=_positive_int, default=128, help="batch size (default 128)")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
+    p.add_argument("--learning-rate", type=_positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default="bernoulli",
+                   help="decoder likelihood (default bernoulli, as the Keras example the paper follows)")
+    p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist", help="data set (default mnist)")
+    p.add_argument("--train-subset", type=_positive_int, default=None, help="use only the first N training images")
+    p.add_argument("--test-subset", type=_positive_int, default=None, help="use only the first N test images")
+    p.add_argument("--data-dir", type=_existing_dir, default=None,
+                   help="folder with the four IDX files (default: $VAE_MNIST_DATA_DIR, else Keras's download)")
+
+
+def config_from_args(args):
+    from .config import RunConfig
+
+    return RunConfig(latent_dim=args.latent_dim, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                     learning_rate=args.learning_rate, likelihood=args.likelihood, dataset=args.dataset,
+                     train_subset=args.train_subset, test_subset=args.test_subset)
+
+
+def _print_metrics(metrics: dict, as_json: bool) -> None:
+    keys = [("test_neg_elbo", "test negative ELBO"), ("test_reconstruction", "  reconstruction"),
+            ("test_kl", "  KL"), ("iwae_nll", "IWAE NLL"), ("active_units", "active units"),
+            ("seconds_per_epoch", "seconds per epoch")]
+    for k, label in keys:
+        if k in metrics:
+            v = metrics[k]
+            extra = ""
+            if k == "iwae_nll" and "iwae_k" in metrics:
+                extra = f" ± {metrics.get('iwae_stderr', float('nan')):.2f} (k={metrics['iwae_k']})"
+            print(f"{label:<22} {v:.2f}{extra}" if isinstance(v, float) else f"{label:<22} {v}{extra}")
+    if as_json:
+        print(json.dumps(metrics, sort_keys=True))
+
+
+def cmd_train(args) -> int:
+    from .runs import get_run
+
+    config = config_from_args(args)
+    run = get_run(config, data_dir=args.data_dir, force=args.force, progress=_progress(args.json))
+    print(f"run: {run.path}")
+    _print_metrics(run.metrics, args.json)
+    return 0
+
+
+def _progress(quiet_stdout: bool):
+    # Progress goes to stderr when stdout carries machine-readable output.
+    if quiet_stdout:
+        return lambda s: print(s, file=sys.stderr, flush=True)
+    return lambda s: print(s, flush=True)
+
+
+def resolve_run(text: str):
+    """A run from a folder path or a run name in the cache."""
+    from .runs import Run, cache_dir, is_finished
+
+    for candidate in (Path(text).expanduser(), cache_dir() / text):
+        if candidate.is_dir():
+            if not is_finished(candidate):
+                raise VaeMnistError(f"{candidate}: not a finished run (no metrics.json/model.keras)")
+            return Run(candidate)
+    raise VaeMnistError(f"no run {text!r} (neither a folder nor a run name in {cache_dir()})")
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluation import negative_elbo
+    from .runs import load_data_for
+
+    run = resolve_run(args.run)
+    data = load_data_for(run.config, args.data_dir)
+    result = negative_elbo(run.model, data.x_test, seed=run.config.seed)
+    metrics = {"test_neg_elbo": result["neg_elbo"], "test_reconstruction": result["reconstruction"],
+               "test_kl": result["kl"]}
+    if args.iwae_k:
+        from .evaluation import iwae_bound
+
+        iw = iwae_bound(run.model, data.x_test, k=args.iwae_k, seed=run.config.seed,
+                        progress=_progress(args.json))
+        metrics.update(iwae_nll=iw["nll"], iwae_stderr=iw["stderr"], iwae_k=iw["k"])
+        run.update_metrics(**metrics)
+    print(f"run: {run.path}")
+    _print_metrics(metrics, args.json)
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from .figures import prior_samples_figure
+
+    run = resolve_run(args.run)
+    fig = prior_samples_figure(run.model, n=args.n, seed=args.seed)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=150, bbox_inches="tight")
+    print(f"wrote {args.n} samples from the prior of {run.path.name} to {out}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from .runs import cache_dir, list_runs
+
+    runs = list_runs()
+    if not runs:
+        print(f"no finished runs in {cache_dir()}")
+    for run in runs:
+        m = run.metrics
+        print(f"{run.path.name}  test -ELBO {m['test_neg_elbo']:.2f}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .build import run_notebook
+
+    config = config_from_args(args)
+    out = run_notebook(config, output_dir=args.output_dir, data_dir=args.data_dir, force=args.force)
+    print(f"executed run page: {out}")
+    return 0
+
+
+def cmd_book(args) -> int:
+    from .build import build_book
+
+    return build_book(profile=args.profile, seeds=args.seeds, root=args.root)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="vae-mnist", description="The paper's MLP VAE on MNIST: train, evaluate, sample, run, build the book.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"vae-mnist {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("train", help="train a configuration (or load it from the run cache)")
+    add_config_arguments(p)
+    p.add_argument("--force", action="store_true", help="retrain even if the run is cached")
+    p.add_argument("--json", action="store_true", help="print metrics.json as the last line on stdout")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="test-set negative ELBO (and optionally the IWAE bound) of a run")
+    p.add_argument("run", help="a run folder, or a run name in the cache")
+    p.add_argument("--iwae-k", type=_positive_int, default=None, help="also compute the k-sample IWAE bound")
+    p.add_argument("--data-dir", type=_existing_dir, default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("sample", help="a grid of images sampled from the prior")
+    p.add_argument("run", help="a run folder, or a run name in the cache")
+    p.add_argument("--n", type=_positive_int, default=100, help="number of samples (default 100)")
+    p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.add_argument("-o", "--output", default="samples.png")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("list", help="finished runs in the cache")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("run", help="execute the book's run template with papermill for one configuration")
+    add_config_arguments(p)
+    p.add_argument("--output-dir", default=None, help="where the executed page goes (default book/runs)")
+    p.add_argument("--force", action="store_true", help="retrain and re-execute")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("book", help="train what is missing, execute the run pages and build the HTML book")
+    p.add_argument("--profile", choices=["full", "smoke"], default=os.environ.get("VAE_MNIST_PROFILE", "full"))
+    p.add_argument("--seeds", type=_positive_int, default=int(os.environ.get("SEEDS", "1") or 1),
+                   help="seeds per headline model (default 1)")
+    p.add_argument("--root", default=None, help="book root (default: the project)")
+    p.set_defaults(func=cmd_book)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (VaeMnistError, ConfigError) as exc:
+        print(f"vae-mnist: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vae-mnist: interrupted (nothing half-finished was kept in the run cache)", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug, not bad input: still one line unless asked
+        if os.environ.get("VAE_MNIST_DEBUG"):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"vae-mnist: error: {type(exc).__name__}: {first} (set VAE_MNIST_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""The configuration of one training run, its validation and its cache key."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import Optional
+
+from .errors import ConfigError
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+DATASETS = ("mnist", "fashion-mnist")
+
+
+def _positive_int(name: str, value, allow_none: bool = False) -> Optional[int]:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool):
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise ConfigError(f"{name} must be a positive integer, got {value!r}") from None
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        value = int(value)
+    if not isinstance(value, int):
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    if value < 1:
+        raise ConfigError(f"{name} must be a positive integer (at least 1), got {value}")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines a trained model. Defaults are the paper's.
+
+    ``train_subset``/``test_subset`` take the first N images (for quick tests
+    and smoke builds); ``None`` means the full 60,000 / 10,000.
+    """
+
+    latent_dim: int = 20
+    epochs: int = 50
+    batch_size: int = 128
+    seed: int = 0
+    learning_rate: float = 1e-3
+    hidden_dim: int = 512
+    likelihood: str = "bernoulli"
+    dataset: str = "mnist"
+    train_subset: Optional[int] = None
+    test_subset: Optional[int] = None
+
+    def __post_init__(self):
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
+        set_("latent_dim", _positive_int("latent_dim", self.latent_dim))
+        set_("epochs", _positive_int("epochs", self.epochs))
+        set_("batch_size", _positive_int("batch_size", self.batch_size))
+        set_("hidden_dim", _positive_int("hidden_dim", self.hidden_dim))
+        set_("train_subset", _positive_int("train_subset", self.train_subset, allow_none=True))
+        set_("test_subset", _positive_int("test_subset", self.test_subset, allow_none=True))
+        seed = self.seed
+        try:
+            seed = int(seed) if not isinstance(seed, bool) else None
+        except (TypeError, ValueError):
+            seed = None
+        if seed is None or seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+        set_("seed", seed)
+        try:
+            lr = float(self.learning_rate)
+        except (TypeError, ValueError):
+            raise ConfigError(f"learning_rate must be a positive number, got {self.learning_rate!r}") from None
+        if not lr > 0 or lr != lr or lr == float("inf"):
+            raise ConfigError(f"learning_rate must be a positive number, got {self.learning_rate!r}")
+        set_("learning_rate", lr)
+        if self.likelihood not in LIKELIHOODS:
+            raise ConfigError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, got {self.likelihood!r}")
+        if self.dataset not in DATASETS:
+            raise ConfigError(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def replace(self, **changes) -> "RunConfig":
+        return dataclasses.replace(self, **changes)
+
+    def key(self) -> str:
+        """A short, stable hash of the configuration and the package version."""
+        from . import __version__
+
+        payload = json.dumps({"config": self.to_dict(), "version": __version__}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+    def name(self) -> str:
+        """A readable run-folder name, e.g. ``mnist-bernoulli-z20-e50-b128-s0-<key>``."""
+        parts = [self.dataset, self.likelihood, f"z{self.latent_dim}", f"e{self.epochs}",
+                 f"b{self.batch_size}", f"s{self.seed}"]
+        if self.train_subset or self.test_subset:
+            parts.append(f"sub{self.train_subset or 'all'}-{self.test_subset or 'all'}")
+        return "-".join(parts) + "-" + self.key()
