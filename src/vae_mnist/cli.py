@@ -144,9 +144,9 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_sample(args) -> int:
+    run = resolve_run(args.run)
     from .figures import prior_samples_figure
 
-    run = resolve_run(args.run)
     fig = prior_samples_figure(run.model, n=args.n, seed=args.seed)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
