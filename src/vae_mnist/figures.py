@@ -1,0 +1,307 @@
+"""Every figure of the paper, drawn from trained (or untrained) models with matplotlib only.
+
+Each function takes models or arrays and returns a ``matplotlib.figure.Figure``; the book's
+chapters, the run template and the CLI call them, so there is one drawing of each figure.
+
+* Figures 1 and 2: :func:`architecture_figure` (``encoder_figure`` / ``decoder_figure``),
+  drawn by walking the actual Keras model's layers (name, type, output shape, parameters).
+* Figure 3: :func:`latent_manifold_figure`, decoded images over a Gaussian-quantile grid.
+* Figure 4: :func:`latent_scatter_figure`, test-set posterior means coloured by class.
+* Figures 5-7: :func:`prior_samples_figure`, decoded samples z ~ N(0, I).
+* :func:`learning_curves_figure`, the training history of a run.
+"""
+from __future__ import annotations
+
+import math
+import os
+from statistics import NormalDist
+from typing import Optional, Sequence
+
+import numpy as np
+
+if not os.environ.get("DISPLAY") and not os.environ.get("MPLBACKEND"):
+    os.environ["MPLBACKEND"] = "Agg"
+
+import matplotlib  # noqa: E402
+
+if not os.environ.get("DISPLAY") and "inline" not in str(matplotlib.get_backend()).lower():
+    try:
+        matplotlib.use("Agg")
+    except Exception:  # pragma: no cover - a backend already in use by an interactive session
+        pass
+
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
+
+IMAGE_SIDE = 28
+MNIST_CLASSES = tuple(str(i) for i in range(10))
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+
+
+def class_names_for(dataset: str) -> tuple:
+    """Readable class names of a data set (``mnist`` digits or ``fashion-mnist`` garments)."""
+    return FASHION_CLASSES if dataset == "fashion-mnist" else MNIST_CLASSES
+
+
+def _new_figure(figsize) -> Figure:
+    # A Figure not registered with pyplot: no global state, no leaked windows; Jupyter
+    # still shows it as the cell's result (and glue() stores it).
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=figsize)
+    plt.close(fig)
+    return fig
+
+
+# --------------------------------------------------------------------------------------
+# Figures 1 and 2: architecture diagrams from the Keras model itself
+# --------------------------------------------------------------------------------------
+def _shape_text(shape) -> str:
+    if isinstance(shape, (list, tuple)) and shape and isinstance(shape[0], (list, tuple)):
+        return ", ".join(_shape_text(s) for s in shape)
+    dims = ["batch" if d is None else str(d) for d in shape]
+    return "(" + ", ".join(dims) + ")"
+
+
+def layer_table(model) -> list:
+    """One row per layer of a functional Keras model, in graph order.
+
+    Each row: ``name``, ``type`` (class name), ``activation`` (or ``None``), ``output_shape``
+    (text), ``params`` (int), ``inputs`` (names of the layers feeding it).
+    """
+    rows = []
+    for layer in model.layers:
+        try:
+            out = layer.output.shape if not isinstance(layer.output, (list, tuple)) \
+                else [t.shape for t in layer.output]
+        except Exception:  # pragma: no cover - a layer never called
+            out = getattr(layer, "output_shape", ())
+        inputs = []
+        for node in getattr(layer, "_inbound_nodes", []):
+            for t in getattr(node, "input_tensors", []) or []:
+                hist = getattr(t, "_keras_history", None)
+                if hist is not None:
+                    inputs.append(hist[0].name)
+        act = getattr(layer, "activation", None)
+        act_name = getattr(act, "__name__", None) if act is not None else None
+        rows.append({
+            "name": layer.name,
+            "type": type(layer).__name__,
+            "activation": act_name,
+            "output_shape": _shape_text(out),
+            "params": int(layer.count_params()) if layer.built else 0,
+            "inputs": inputs,
+        })
+    return rows
+
+
+def architecture_figure(model, title: Optional[str] = None) -> Figure:
+    """A box-and-arrow diagram of a functional Keras model, one box per layer.
+
+    The boxes are laid out by graph depth (layers fed by the same layer sit side by side),
+    each showing the layer's name, type and activation, output shape and parameter count,
+    all read from ``model``; nothing is typed in.
+    """
+    rows = layer_table(model)
+    depth = {}
+    for r in rows:
+        depth[r["name"]] = 1 + max((depth.get(i, -1) for i in r["inputs"]), default=-1)
+    levels = {}
+    for r in rows:
+        levels.setdefault(depth[r["name"]], []).append(r)
+    n_levels = len(levels)
+    width = max(len(v) for v in levels.values())
+    fig = _new_figure((3.3 * max(width, 1) + 0.8, 1.45 * n_levels + 0.9))
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.set_xlim(0, max(width, 1))
+    ax.set_ylim(-0.35, n_levels + 0.25)
+    ax.axis("off")
+    pos = {}
+    box_w, box_h = 0.86, 0.72
+    for d in sorted(levels):
+        layer_rows = levels[d]
+        k = len(layer_rows)
+        for j, r in enumerate(layer_rows):
+            cx = (max(width, 1) - k) / 2 + j + 0.5
+            cy = n_levels - d - 0.5
+            pos[r["name"]] = (cx, cy)
+            is_input = r["type"] == "InputLayer"
+            face = "#e8eef7" if is_input else "#fdf3e1"
+            ax.add_patch(FancyBboxPatch((cx - box_w / 2, cy - box_h / 2), box_w, box_h,
+                                        boxstyle="round,pad=0.02,rounding_size=0.06",
+                                        facecolor=face, edgecolor="#333333", linewidth=1.2))
+            kind = r["type"] + (f" ({r['activation']})" if r["activation"] not in (None, "linear") else "")
+            ax.text(cx, cy + 0.2, r["name"], ha="center", va="center", fontsize=10, fontweight="bold")
+            ax.text(cx, cy + 0.01, kind, ha="center", va="center", fontsize=8.5)
+            ax.text(cx, cy - 0.17, f"output {r['output_shape']}", ha="center", va="center",
+                    fontsize=8.5, family="monospace")
+            ax.text(cx, cy - 0.32, f"{r['params']:,} parameters", ha="center", va="center",
+                    fontsize=8, color="#555555")
+    for r in rows:
+        for src in r["inputs"]:
+            if src in pos:
+                (x0, y0), (x1, y1) = pos[src], pos[r["name"]]
+                ax.add_patch(FancyArrowPatch((x0, y0 - box_h / 2), (x1, y1 + box_h / 2),
+                                             arrowstyle="-|>", mutation_scale=14, color="#333333",
+                                             linewidth=1.2, shrinkA=1, shrinkB=1))
+    total = int(model.count_params())
+    heading = title or model.name
+    ax.text(max(width, 1) / 2, n_levels + 0.08, f"{heading}: {total:,} parameters",
+            ha="center", va="center", fontsize=11)
+    return fig
+
+
+def encoder_figure(model) -> Figure:
+    """Paper Figure 1: the encoder of a VAE (``model.encoder``), or an encoder model itself."""
+    enc = getattr(model, "encoder", model)
+    return architecture_figure(enc, title=f"Encoder (z = {enc.outputs[0].shape[-1]})")
+
+
+def decoder_figure(model) -> Figure:
+    """Paper Figure 2: the decoder of a VAE (``model.decoder``), or a decoder model itself."""
+    dec = getattr(model, "decoder", model)
+    return architecture_figure(dec, title=f"Decoder (z = {dec.inputs[0].shape[-1]})")
+
+
+# --------------------------------------------------------------------------------------
+# Image grids
+# --------------------------------------------------------------------------------------
+def tile_images(images, n_rows: int, n_cols: int, pad: int = 0, fill: float = 1.0) -> np.ndarray:
+    """Tile ``n_rows * n_cols`` flattened 28x28 images (row-major) into one 2-D array."""
+    images = np.asarray(images, dtype="float32").reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
+    s = IMAGE_SIDE + pad
+    canvas = np.full((n_rows * s - pad, n_cols * s - pad), fill, dtype="float32")
+    for i, img in enumerate(images[: n_rows * n_cols]):
+        r, c = divmod(i, n_cols)
+        canvas[r * s: r * s + IMAGE_SIDE, c * s: c * s + IMAGE_SIDE] = img
+    return canvas
+
+
+def manifold_grid(n: int = 20) -> np.ndarray:
+    """The latent points of Figure 3, shape ``(n, n, 2)``.
+
+    ``n`` linearly spaced points on (0, 1), excluding 0 and 1 (``linspace(0, 1, n + 2)[1:-1]``),
+    pushed through the inverse CDF of N(0, 1). Row ``i`` (top to bottom) has z2 decreasing so
+    the picture reads like a plot with z2 upwards; column ``j`` has z1 increasing.
+    """
+    if int(n) < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    u = np.linspace(0.0, 1.0, int(n) + 2)[1:-1]
+    q = np.array([NormalDist().inv_cdf(float(p)) for p in u])
+    z1, z2 = np.meshgrid(q, q[::-1])
+    return np.stack([z1, z2], axis=-1)
+
+
+def latent_manifold_figure(model, n: int = 20) -> Figure:
+    """Paper Figure 3: the decoded image at every point of :func:`manifold_grid` of a 2-D model."""
+    from .evaluation import decode
+
+    if int(model.latent_dim) != 2:
+        raise ValueError(f"the manifold figure needs a 2-D latent space, this model has z = {model.latent_dim}")
+    grid = manifold_grid(n)
+    images = decode(model, grid.reshape(-1, 2))
+    canvas = tile_images(images, n, n)
+    fig = _new_figure((7.2, 7.2))
+    ax = fig.add_subplot(1, 1, 1)
+    q = grid[0, :, 0]
+    # The grid is not uniform in z: label the tiles' centres with their z values.
+    ax.imshow(canvas, cmap="Greys_r", vmin=0, vmax=1, interpolation="nearest")
+    ticks = np.arange(n) * IMAGE_SIDE + IMAGE_SIDE / 2 - 0.5
+    step = max(1, n // 5)
+    idx = list(range(0, n, step))
+    ax.set_xticks(ticks[idx], [f"{q[i]:.2f}" for i in idx])
+    ax.set_yticks(ticks[idx], [f"{grid[i, 0, 1]:.2f}" for i in idx])
+    ax.set_xlabel("$z_1$ (Gaussian quantiles of a linear grid)")
+    ax.set_ylabel("$z_2$")
+    fig.tight_layout()
+    return fig
+
+
+def latent_scatter_figure(model, x, y, class_names: Optional[Sequence[str]] = None,
+                          max_points: Optional[int] = None) -> Figure:
+    """Paper Figure 4: the posterior means E[z|x] of ``x`` (2-D model) coloured by label ``y``."""
+    from .evaluation import encode_means
+
+    if int(model.latent_dim) != 2:
+        raise ValueError(f"the latent scatter needs a 2-D latent space, this model has z = {model.latent_dim}")
+    x = np.asarray(x)
+    y = np.asarray(y).astype(int)
+    if max_points is not None:
+        x, y = x[:max_points], y[:max_points]
+    means = encode_means(model, x)
+    names = list(class_names) if class_names is not None else [str(c) for c in range(int(y.max()) + 1)]
+    fig = _new_figure((7.6, 6.4))
+    ax = fig.add_subplot(1, 1, 1)
+    cmap = matplotlib.colormaps["tab10"]
+    for c in range(len(names)):
+        sel = y == c
+        if sel.any():
+            ax.scatter(means[sel, 0], means[sel, 1], s=3, alpha=0.6, color=cmap(c % 10), label=names[c],
+                       rasterized=True)
+    ax.set_xlabel("$z_1$ (posterior mean)")
+    ax.set_ylabel("$z_2$ (posterior mean)")
+    ax.set_aspect("equal", adjustable="datalim")
+    leg = ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), markerscale=4, frameon=False,
+                    title="class")
+    for h in leg.legend_handles:
+        h.set_alpha(1)
+    fig.tight_layout()
+    return fig
+
+
+def prior_sample_images(model, n: int = 100, seed: int = 0) -> np.ndarray:
+    """``n`` decoded pixel-mean images of z ~ N(0, I), seeded with numpy (shape ``(n, 784)``)."""
+    from .evaluation import decode
+
+    z = np.random.default_rng(seed).standard_normal((int(n), int(model.latent_dim))).astype("float32")
+    return decode(model, z)
+
+
+def prior_samples_figure(model, n: int = 100, seed: int = 0) -> Figure:
+    """Paper Figures 5-7: a grid of ``n`` decoded samples from the prior N(0, I) (seeded)."""
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    images = prior_sample_images(model, n, seed)
+    cols = int(math.ceil(math.sqrt(n)))
+    rows = int(math.ceil(n / cols))
+    canvas = tile_images(images, rows, cols, pad=2, fill=1.0)
+    side = min(7.5, 0.55 * cols + 0.5)
+    fig = _new_figure((side, side * rows / cols))
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.imshow(canvas, cmap="Greys_r", vmin=0, vmax=1, interpolation="nearest")
+    ax.axis("off")
+    return fig
+
+
+def learning_curves_figure(history: dict, title: Optional[str] = None) -> Figure:
+    """Train and test loss (negative ELBO), reconstruction and KL per epoch of a run's history."""
+    panels = [("loss", "negative ELBO"), ("reconstruction", "reconstruction"), ("kl", "KL")]
+    fig = _new_figure((11, 3.4))
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    for i, (key, label) in enumerate(panels):
+        ax = fig.add_subplot(1, 3, i + 1)
+        marker = "o" if len(epochs) < 3 else None
+        ax.plot(epochs, history[key], label="train", marker=marker)
+        if f"test_{key}" in history:
+            ax.plot(epochs, history[f"test_{key}"], label="test", marker=marker, linestyle="--")
+        ax.set_title(label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("nats per image")
+        ax.grid(alpha=0.3)
+        if i == 0:
+            ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def figure_to_array(fig: Figure) -> np.ndarray:
+    """The rendered RGBA pixels of a figure (for tests and blank-image checks)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())
