@@ -16,7 +16,9 @@ from keras import layers, ops
 from . import losses
 
 INPUT_DIM = 784
-# Gaussian decoder: fixed per-pixel standard deviation (see the decoder chapter).
+# Gaussian decoder: one observation log-variance shared by all pixels, learned with the
+# networks (a calibrated decoder, Rybkin et al. 2021); it starts at sigma = GAUSSIAN_SIGMA.
+# See the decoder chapter for why it is learned rather than fixed.
 GAUSSIAN_SIGMA = 0.1
 
 
@@ -53,6 +55,11 @@ class VAE(keras.Model):
         self.encoder = build_encoder(self.latent_dim, self.hidden_dim, self.input_dim)
         self.decoder = build_decoder(self.latent_dim, self.hidden_dim, self.input_dim)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
+        self.observation_log_var = None
+        if likelihood == "gaussian":
+            self.observation_log_var = self.add_weight(
+                shape=(), name="observation_log_var", trainable=True,
+                initializer=keras.initializers.Constant(2.0 * math.log(GAUSSIAN_SIGMA)))
         self.build((None, self.input_dim))
 
     def build(self, input_shape):
@@ -78,7 +85,7 @@ class VAE(keras.Model):
         """-log p(x|z) per example (nats)."""
         if self.likelihood == "bernoulli":
             return losses.bernoulli_nll(x, logits)
-        log_var = ops.cast(2.0 * math.log(GAUSSIAN_SIGMA), logits.dtype)
+        log_var = ops.cast(self.observation_log_var, logits.dtype)
         return losses.gaussian_nll(x, ops.sigmoid(logits), log_var)
 
     def loss_terms(self, x, seed=None):
