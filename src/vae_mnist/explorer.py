@@ -27,6 +27,7 @@ import numpy as np
 
 #: Weight formats, smallest first.
 FORMATS = ("float16", "q24", "float32")
+BYTES_PER_WEIGHT = {"float16": 2, "q24": 3, "float32": 4}
 #: The explorer must match the Keras decoder within this, every pixel, at fixed latent points.
 TOLERANCE = 1e-3
 #: ``fmt="auto"`` ships the smallest format whose measured error is below TOLERANCE * SAFETY.
@@ -305,13 +306,24 @@ def latent_sliders(model, *, name: Optional[str] = None, run: Optional[str] = No
     return ExplorerHTML("\n".join([_head(payload, include_library), body, mount]), payload)
 
 
+def compare_formats(model, limit: float = SLIDER_RANGE) -> list:
+    """For each format: bytes per weight, shipped kB of the weights, worst pixel error vs Keras."""
+    rows = []
+    for fmt in FORMATS:
+        p = export_decoder(model, fmt=fmt, limit=limit)
+        rows.append({"format": fmt, "bytes_per_weight": BYTES_PER_WEIGHT[fmt], "weights_kb": p["weights_nbytes"] / 1024,
+                     "max_abs_error": p["max_abs_error"], "n_probes": p["n_probes"]})
+    return rows
+
+
 def describe(explorer: ExplorerHTML) -> dict:
     """Numbers a chapter quotes: format, bytes per weight, shipped kB, measured error."""
     p = explorer.payload
-    return {"format": p["format"], "bytes_per_weight": {"float16": 2, "q24": 3, "float32": 4}[p["format"]],
+    return {"format": p["format"], "bytes_per_weight": BYTES_PER_WEIGHT[p["format"]],
             "weights_kb": p["weights_nbytes"] / 1024, "page_kb": explorer.nbytes / 1024,
             "max_abs_error": p["max_abs_error"], "n_probes": p["n_probes"], "probe_limit": p["probe_limit"]}
 
 
 __all__ = ["FORMATS", "TOLERANCE", "export_decoder", "numpy_decode", "keras_decode", "encode_matrix",
-           "decode_matrix", "latent_pad", "latent_sliders", "library_js", "describe", "ExplorerHTML"]
+           "decode_matrix", "latent_pad", "latent_sliders", "library_js", "describe", "compare_formats",
+           "ExplorerHTML"]
