@@ -433,6 +433,7 @@ def build_book(profile: str = "full", seeds: int = 1, root=None, data_dir=None, 
     # (c) the execution cache cannot see the package: stamp it
     stamp = {"src": source_hash(), "profile": profile, "seeds": seeds}
     invalidate_execution_cache(root, stamp, say)
+    _write_stamp(root, stamp)  # what is cached from here on was executed with this package and profile
 
     # (d) the HTML build, strict
     cmd = _jupyter_book_command() + ["build", str(root), "-n", "-W", "--keep-going"]
@@ -440,8 +441,6 @@ def build_book(profile: str = "full", seeds: int = 1, root=None, data_dir=None, 
     env = dict(os.environ)
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     code = subprocess.call(cmd, cwd=str(root), env=env)
-    if code == 0:
-        _write_stamp(root, stamp)
     t_end = time.perf_counter()
     say(f"book build {'finished' if code == 0 else 'FAILED (exit %d)' % code} in {t_end - t_start:.0f}s "
         f"(runs {t_train - t_start:.0f}s, run pages {t_pages - t_train:.0f}s, HTML {t_end - t_pages:.0f}s); "
