@@ -62,13 +62,17 @@ def kl_per_dimension(model, x) -> np.ndarray:
     return np.asarray(ops.convert_to_numpy(losses.kl_per_dimension(means, log_vars))).mean(axis=0)
 
 
+def posterior_mean_variance(model, x) -> np.ndarray:
+    """Variance over ``x`` of each latent dimension's posterior mean, Var_x(E_q[z_u|x])."""
+    return encode_means(model, x).astype("float64").var(axis=0)
+
+
 def active_units(model, x, threshold: float = 0.01) -> int:
     """Number of latent dimensions whose posterior mean varies over ``x`` by more than ``threshold``.
 
     Burda et al. (2016): dimension u is active when Cov_x(E_q[z_u|x]) > 0.01.
     """
-    means = encode_means(model, x)
-    return int(np.sum(means.var(axis=0) > threshold))
+    return int(np.sum(posterior_mean_variance(model, x) > threshold))
 
 
 # --------------------------------------------------------------------------------------
@@ -88,7 +92,7 @@ def _decoder_weights(model):
 
     if dense[0].activation is not keras.activations.relu or dense[1].activation is not keras.activations.linear:
         return None
-    return tuple(ops.convert_to_numpy(w) for w in (dense[0].kernel, dense[0].bias, dense[1].kernel, dense[1].bias))
+    return tuple(np.asarray(w.numpy()) for w in (dense[0].kernel, dense[0].bias, dense[1].kernel, dense[1].bias))
 
 
 def _gaussian_log_var(model) -> float:
@@ -97,7 +101,7 @@ def _gaussian_log_var(model) -> float:
 
     value = getattr(model, "observation_log_var", None)
     if value is not None:
-        return float(ops.convert_to_numpy(value))
+        return float(value.numpy())
     return 2.0 * float(np.log(_model.GAUSSIAN_SIGMA))
 
 
@@ -211,3 +215,39 @@ def iwae_bound(model, x, k: int = 1000, seed: int = 0, batch_size: Optional[int]
     nll = float(per_image.mean())
     stderr = float(per_image.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
     return {"nll": nll, "stderr": stderr, "k": k, "n": int(n), "seconds": seconds}
+
+
+# --------------------------------------------------------------------------------------
+# Extra metrics stored in a run's metrics.json
+# --------------------------------------------------------------------------------------
+def ensure_extra_metrics(run, k: int = 1000, data=None, progress=None) -> dict:
+    """Add what ``run``'s ``metrics.json`` lacks: the IWAE bound at ``k`` and the posterior diagnostics.
+
+    Writes ``iwae_nll``, ``iwae_stderr``, ``iwae_k``, ``iwae_seconds`` (recomputed only when
+    missing or computed with another k), ``active_units`` and ``kl_per_dimension`` (a list, one
+    value per latent dimension), all on the run's own test set, and returns the updated metrics.
+    Nothing is recomputed when everything is there, so chapters can call it freely.
+    """
+    metrics = run.metrics
+    new = {}
+    need_iwae = k is not None and (metrics.get("iwae_k") != int(k) or "iwae_nll" not in metrics)
+    need_diag = "active_units" not in metrics or "kl_per_dimension" not in metrics
+    if not (need_iwae or need_diag):
+        return metrics
+    if data is None:
+        from .runs import load_data_for
+
+        data = load_data_for(run.config)
+    else:
+        data = data.subset(run.config.train_subset, run.config.test_subset)
+    x = data.x_test
+    model = run.model
+    if need_diag:
+        new["active_units"] = active_units(model, x)
+        new["kl_per_dimension"] = [float(v) for v in kl_per_dimension(model, x)]
+    if need_iwae:
+        if progress is not None:
+            progress(f"{run.path.name}: IWAE bound with k={k} on {len(x)} test images")
+        iw = iwae_bound(model, x, k=int(k), seed=run.config.seed, progress=progress)
+        new.update(iwae_nll=iw["nll"], iwae_stderr=iw["stderr"], iwae_k=iw["k"], iwae_seconds=iw["seconds"])
+    return run.update_metrics(**new)

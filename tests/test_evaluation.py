@@ -1,0 +1,109 @@
+"""The importance-weighted bound and the posterior diagnostics, on tiny models."""
+import numpy as np
+import pytest
+
+import support
+from vae_mnist import RunConfig, evaluation
+from vae_mnist.evaluation import active_units, iwae_bound, kl_per_dimension, negative_elbo
+from vae_mnist.training import train
+
+
+@pytest.fixture(scope="module", params=["bernoulli", "gaussian"])
+def trained(request):
+    """A z = 5 model after one epoch on 2,000 images (its posterior is far from the prior)."""
+    config = RunConfig(latent_dim=5, epochs=1, likelihood=request.param, train_subset=2000, test_subset=200)
+    data = support.mnist().subset(2000, 200)
+    model, _, _ = train(config, data, progress=None)
+    return model, data.x_test
+
+
+def test_iwae_at_k1_is_the_elbo_in_expectation(trained):
+    model, x = trained
+    seeds = range(30)
+    iw = np.array([iwae_bound(model, x, k=1, seed=s)["nll"] for s in seeds])
+    elbo = np.array([negative_elbo(model, x, seed=s)["neg_elbo"] for s in seeds])
+    se = np.sqrt(iw.var(ddof=1) / len(iw) + elbo.var(ddof=1) / len(elbo))
+    assert abs(iw.mean() - elbo.mean()) < 4 * se + 1e-3, (iw.mean(), elbo.mean(), se)
+
+
+def test_iwae_does_not_decrease_with_k_and_lies_below_the_negative_elbo(trained):
+    model, x = trained
+    nll = {k: iwae_bound(model, x, k=k, seed=0)["nll"] for k in (1, 10, 100)}
+    # Larger k: a tighter (higher) bound on log p(x), so a lower negative log-likelihood.
+    assert nll[1] > nll[10] > nll[100], nll
+    assert nll[100] < negative_elbo(model, x, seed=0)["neg_elbo"]
+
+
+def test_iwae_output_is_seeded_and_complete(trained):
+    model, x = trained
+    a = iwae_bound(model, x[:50], k=20, seed=3)
+    b = iwae_bound(model, x[:50], k=20, seed=3)
+    c = iwae_bound(model, x[:50], k=20, seed=4)
+    assert set(a) >= {"nll", "stderr", "k", "n", "seconds"}
+    assert a["k"] == 20 and a["n"] == 50 and a["stderr"] > 0
+    assert a["nll"] == b["nll"] and a["nll"] != c["nll"]
+
+
+def test_fast_algebra_matches_the_plain_decoder(trained, monkeypatch):
+    """x . l = (W2 x) . h + x . b2: the fast path gives the plain path's numbers (same noise)."""
+    model, x = trained
+    fast = iwae_bound(model, x[:40], k=30, seed=5)["nll"]
+    monkeypatch.setattr(evaluation, "_decoder_weights", lambda m: None)
+    plain = iwae_bound(model, x[:40], k=30, seed=5)["nll"]
+    assert abs(fast - plain) < 1e-3 * abs(plain), (fast, plain)
+
+
+def test_samples_split_into_subchunks_when_k_is_large(trained, monkeypatch):
+    """k above the row budget is split per image and recombined by log-sum-exp (how k = 5000 fits)."""
+    model, x = trained
+    whole = iwae_bound(model, x[:30], k=64, seed=1)
+    monkeypatch.setattr(evaluation, "IWAE_ROWS", 16)  # 4 sub-chunks of 16 samples per image
+    split = iwae_bound(model, x[:30], k=64, seed=1)
+    assert split["k"] == 64 and split["n"] == 30
+    # Different noise, same estimator: within Monte-Carlo noise of each other, and not the k=16 bound.
+    k16 = iwae_bound(model, x[:30], k=16, seed=1)["nll"]
+    assert abs(split["nll"] - whole["nll"]) < abs(k16 - whole["nll"]) + 0.5
+    assert split["nll"] < k16 + 0.5
+
+
+def _prior_posterior_model(likelihood="bernoulli"):
+    from vae_mnist.model import build_vae
+
+    model = build_vae(latent_dim=4, likelihood=likelihood, seed=0)
+    for name in ("z_mean", "z_log_var"):
+        layer = model.encoder.get_layer(name)
+        layer.kernel.assign(np.zeros(layer.kernel.shape, "float32"))
+        layer.bias.assign(np.zeros(layer.bias.shape, "float32"))
+    return model
+
+
+def test_posterior_equal_to_the_prior_has_no_active_units():
+    x = support.tiny(train=1, test=300).x_test
+    model = _prior_posterior_model()
+    assert active_units(model, x) == 0
+    np.testing.assert_allclose(kl_per_dimension(model, x), 0.0, atol=1e-7)
+
+
+def test_trained_model_has_active_units_and_kl_per_dimension_sums_to_the_kl(trained):
+    model, x = trained
+    assert 1 <= active_units(model, x) <= 5
+    per_dim = kl_per_dimension(model, x)
+    assert per_dim.shape == (5,) and (per_dim >= 0).all()
+    assert per_dim.sum() == pytest.approx(negative_elbo(model, x)["kl"], rel=1e-4)
+
+
+def test_ensure_extra_metrics_adds_the_keys_once(tmp_path):
+    from vae_mnist.evaluation import ensure_extra_metrics
+    from vae_mnist.runs import get_run
+
+    config = RunConfig(latent_dim=3, epochs=1, train_subset=500, test_subset=100)
+    run = get_run(config, progress=None, data=support.mnist(), root=tmp_path)
+    assert "iwae_nll" not in run.metrics
+    m = ensure_extra_metrics(run, k=20, data=support.mnist())
+    assert m["iwae_k"] == 20 and m["iwae_nll"] < m["test_neg_elbo"] and m["iwae_stderr"] > 0
+    assert 0 <= m["active_units"] <= 3 and len(m["kl_per_dimension"]) == 3
+    assert run.metrics == m  # written to metrics.json
+    again = ensure_extra_metrics(run, k=20, data=support.mnist())
+    assert again["iwae_seconds"] == m["iwae_seconds"]  # nothing recomputed
+    other_k = ensure_extra_metrics(run, k=5, data=support.mnist())
+    assert other_k["iwae_k"] == 5 and other_k["iwae_nll"] > m["iwae_nll"] - 1.0
