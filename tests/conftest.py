@@ -1,0 +1,72 @@
+"""Session fixtures shared by the book tests (and the browser test).
+
+``smoke_book`` builds the whole book ONCE per test session, in the ``smoke`` profile (1 epoch on
+2,000 training / 500 test images), in a temporary copy of the book with a private run cache, by the
+same command a reader uses (``vae-mnist book``). Tests that need the built HTML take it from there.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_SHARED = ROOT.parent / "shared" / "data" / "mnist"
+DATA_DIR = Path(os.environ.get("VAE_MNIST_DATA_DIR") or _SHARED)
+
+
+@dataclasses.dataclass
+class SmokeBook:
+    root: Path          # the temporary book root (_config.yml, _toc.yml, book/)
+    html: Path          # <root>/_build/html
+    cache_dir: Path     # the private run cache the build trained into
+    log: Path           # everything the build printed
+    returncode: int
+    seconds: float
+    env: dict           # the environment the build ran with (to rebuild the same way)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def vae_mnist_command() -> list:
+    exe = Path(sys.executable).with_name("vae-mnist")
+    return [str(exe)] if exe.is_file() else [sys.executable, "-m", "vae_mnist.cli"]
+
+
+def build_smoke_book(root: Path, env: dict, log: Path) -> tuple:
+    t0 = time.perf_counter()
+    with open(log, "ab") as fh:
+        code = subprocess.call(vae_mnist_command() + ["book", "--profile", "smoke", "--root", str(root)],
+                               env=env, stdout=fh, stderr=subprocess.STDOUT, cwd=str(root))
+    return code, time.perf_counter() - t0
+
+
+@pytest.fixture(scope="session")
+def smoke_book(tmp_path_factory) -> SmokeBook:
+    from vae_mnist.build import copy_book
+
+    base = tmp_path_factory.mktemp("smoke-book")
+    root = copy_book(base / "root", ROOT)
+    cache = base / "runs-cache"
+    env = dict(os.environ)
+    env.update(VAE_MNIST_CACHE_DIR=str(cache), VAE_MNIST_PROFILE="smoke", VAE_MNIST_DATA_DIR=str(DATA_DIR),
+               VAE_MNIST_SEEDS="1")
+    log = base / "build.log"
+    code, seconds = build_smoke_book(root, env, log)
+    return SmokeBook(root=root, html=root / "_build" / "html", cache_dir=cache, log=log, returncode=code,
+                     seconds=seconds, env=env)
+
+
+@pytest.fixture(scope="session")
+def smoke_book_html(smoke_book) -> Path:
+    """The built smoke book's HTML folder (fails the test if the build failed)."""
+    if smoke_book.returncode != 0:
+        pytest.fail(f"the smoke book build failed (exit {smoke_book.returncode}); "
+                    f"last lines:\n{smoke_book.output()[-4000:]}")
+    return smoke_book.html

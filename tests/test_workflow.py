@@ -1,0 +1,53 @@
+"""The GitHub Actions workflow that builds and publishes the book: valid, and doing what the README says."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from conftest import ROOT
+
+WORKFLOW = ROOT / ".github" / "workflows" / "book.yml"
+
+
+def check_jsonschema(path: Path) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("check-jsonschema")
+    cmd = [str(exe)] if exe.is_file() else [sys.executable, "-m", "check_jsonschema"]
+    return subprocess.run(cmd + ["--builtin-schema", "vendor.github-workflows", str(path)],
+                          capture_output=True, text=True)
+
+
+def test_workflow_validates_against_the_github_schema():
+    result = check_jsonschema(WORKFLOW)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_validator_rejects_a_broken_workflow(tmp_path):
+    broken = yaml.safe_load(WORKFLOW.read_text())
+    broken["jobs"]["build"]["runs-on"] = {"not": "valid"}
+    del broken["jobs"]["build"]["steps"]
+    path = tmp_path / "broken.yml"
+    path.write_text(yaml.safe_dump(broken))
+    assert check_jsonschema(path).returncode != 0
+
+
+def test_workflow_runs_the_readme_commands_caches_runs_and_deploys():
+    wf = yaml.safe_load(WORKFLOW.read_text())
+    steps = wf["jobs"]["build"]["steps"]
+    runs = [s.get("run", "") for s in steps]
+    assert any(r.strip() == "make test" for r in runs)
+    assert any(r.strip() == "make book" for r in runs)
+    assert runs.index("make test") < runs.index("make book")
+    readme = (ROOT / "README.md").read_text()
+    assert "make book" in readme and "make test" in readme
+    cache = next(s for s in steps if str(s.get("uses", "")).startswith("actions/cache"))
+    assert cache["with"]["path"] == ".cache/runs"
+    key = cache["with"]["key"]
+    assert "hashFiles(" in key and "src/**" in key and "pyproject.toml" in key and "environment.yml" in key
+    upload = next(s for s in steps if str(s.get("uses", "")).startswith("actions/upload-pages-artifact"))
+    assert upload["with"]["path"] == "_build/html"
+    deploy_steps = wf["jobs"]["deploy"]["steps"]
+    assert any(str(s.get("uses", "")).startswith("actions/deploy-pages") for s in deploy_steps)
+    assert wf["permissions"]["pages"] == "write" and wf["permissions"]["id-token"] == "write"
