@@ -26,6 +26,7 @@ book: venv
 	$(BIN)/vae-mnist book --seeds $(SEEDS)
 
 test: venv
+	scripts/ensure-browser.sh $(VENV)
 	$(BIN)/python -m pytest
 
 clean:

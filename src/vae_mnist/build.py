@@ -139,11 +139,11 @@ def package_dir() -> Path:
 
 
 def source_hash() -> str:
-    """SHA-256 of the ``vae_mnist`` package's sources (``*.py``, ``*.json``), order-independent of mtime."""
+    """SHA-256 of the ``vae_mnist`` package's sources (``*.py``, ``*.json``, ``*.js``), order-independent of mtime."""
     h = hashlib.sha256()
     base = package_dir()
     for p in sorted(base.rglob("*")):
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix in (".py", ".json"):
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix in (".py", ".json", ".js"):
             h.update(str(p.relative_to(base)).encode())
             h.update(b"\0")
             h.update(p.read_bytes())

@@ -1,0 +1,37 @@
+"""A Sphinx extension for the book: each page loads each script once.
+
+Jupyter Book 1.0.4 with Sphinx 7.4 writes some inline scripts twice into every page (sphinx-thebe's
+``const THEBE_JS_URL = ...`` and sphinx-togglebutton's selector). A second ``const`` declaration
+is an uncaught SyntaxError in the browser, so every page of the book logged a JavaScript error
+(found by tests/test_browser.py). This extension drops exact duplicates from the page's script
+list, keeping the first of each. Enabled in ``_config.yml`` (``sphinx: extra_extensions``).
+"""
+from __future__ import annotations
+
+
+def _key(script):
+    # the copies differ only in how "no file" is spelled (None in one, "" in the other)
+    filename = getattr(script, "filename", script) or ""
+    attributes = getattr(script, "attributes", {}) or {}
+    return (str(filename), tuple(sorted((str(k), str(v)) for k, v in attributes.items())))
+
+
+def dedupe_scripts(app, pagename, templatename, context, doctree):
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen, unique = set(), []
+    for script in scripts:
+        key = _key(script)
+        if key in seen:
+            continue
+        seen.add(key)
+        unique.append(script)
+    if len(unique) != len(scripts):
+        scripts[:] = unique
+
+
+def setup(app):
+    # after other handlers (default priority 500) have added their scripts
+    app.connect("html-page-context", dedupe_scripts, priority=900)
+    return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

@@ -1,0 +1,313 @@
+"""The built book in a real browser: headless Chromium from Debian's packages, driven by Playwright.
+
+* every HTML page of the smoke book loads with no JavaScript error in the console and every
+  image loaded (natural size > 0);
+* on the 2-D latent chapter, moving the mouse over the explorer's pad changes the drawn digit,
+  and the digit matches the Keras decoder of the same run: the decoded pixel means within 1e-3,
+  the canvas's 8-bit grey levels within rounding of that;
+* the z = 10 / z = 20 slider explorers do the same for a keyboard move of a slider;
+* every weight format's JavaScript decoding equals the Python reference.
+
+`make test` runs scripts/ensure-browser.sh first (apt-get chromium, pip playwright), so the
+browser is there on a fresh machine: nothing here is skipped. Requests to any other host than
+the page's own files are blocked (the book must work offline); the pages that a blocked request
+would have served (e.g. a CDN's MathJax) are listed, not hidden.
+"""
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vae_mnist import explorer
+from vae_mnist.model import build_vae
+
+CHROMIUM = os.environ.get("VAE_MNIST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TOL = explorer.TOLERANCE
+# Canvas pixels are 8-bit: round(255 p). A browser value within TOL of Keras's is within
+# 255 * TOL + 0.5 grey levels of 255 * p_keras.
+CANVAS_TOL = 255 * TOL + 0.5 + 1e-6
+
+
+# --------------------------------------------------------------------------------------
+# Browser fixtures
+# --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).is_file(), f"{CHROMIUM} missing: run scripts/ensure-browser.sh (make test does)"
+    profile = tmp_path_factory.mktemp("chromium-profile")  # a fresh user-data-dir
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 1000}, device_scale_factor=1)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+class Page:
+    """A page with its console errors, uncaught exceptions and blocked requests to other hosts."""
+
+    def __init__(self, context):
+        self.page = context.new_page()
+        self.errors, self.blocked = [], []
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
+        self.page.route("**/*", self._route)
+
+    def _route(self, route):
+        url = route.request.url
+        if url.startswith(("file:", "data:", "blob:", "about:")):
+            route.continue_()
+        else:
+            self.blocked.append(url)
+            route.abort()
+
+    def _console(self, msg):
+        if msg.type != "error":
+            return
+        where = (msg.location or {}).get("url", "")
+        # a resource we blocked on purpose (another host) reports "Failed to load resource"
+        if msg.text.startswith("Failed to load resource") and where in self.blocked:
+            return
+        self.errors.append(f"console.error: {msg.text} ({where})")
+
+    def open(self, path: Path):
+        self.page.goto(Path(path).resolve().as_uri(), wait_until="load")
+        return self.page
+
+    def close(self):
+        self.page.close()
+
+
+@pytest.fixture
+def open_page(browser):
+    pages = []
+
+    def _open(path):
+        p = Page(browser)
+        pages.append(p)
+        p.open(path)
+        return p
+
+    yield _open
+    for p in pages:
+        p.close()
+
+
+# --------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------
+def js_decode(page, name, z) -> np.ndarray:
+    return np.asarray(page.evaluate("([n, z]) => Array.from(window.vaeExplorer.decode(n, z))",
+                                    [name, [float(v) for v in z]]), dtype=np.float64)
+
+
+def instance_state(page, inst_id) -> dict:
+    return page.evaluate(
+        """(id) => {
+            const inst = window.vaeExplorer.instances[id];
+            const c = inst.digit, d = c.getContext('2d').getImageData(0, 0, 28, 28).data;
+            const grey = []; for (let i = 0; i < 784; i++) grey.push(d[4 * i]);
+            return {z: Array.from(inst.z), pixels: Array.from(inst.pixels), canvas: grey,
+                    updates: inst.updates, model: inst.model};
+        }""", inst_id)
+
+
+def keras_model_for(page, name, cache_dir: Path):
+    """The trained model of the run the page's explorer was exported from (the build's run cache)."""
+    from vae_mnist.runs import Run
+
+    run = page.evaluate("(n) => window.vaeExplorer.models[n].run", name)
+    assert run, f"explorer model {name} does not name its run"
+    path = Path(cache_dir) / run
+    assert path.is_dir(), f"run {run} of the explorer not in the build's run cache {cache_dir}"
+    return Run(path).model
+
+
+def check_state_against_keras(state, model) -> float:
+    ref = explorer.keras_decode(model, np.asarray([state["z"]], dtype="float32"))[0].astype(np.float64)
+    pixels = np.asarray(state["pixels"])
+    canvas = np.asarray(state["canvas"], dtype=np.float64)
+    err = float(np.abs(pixels - ref).max())
+    assert err < TOL, f"browser pixels differ from Keras by {err:.2e} at z={state['z']}"
+    cerr = float(np.abs(canvas - 255 * ref).max())
+    assert cerr <= CANVAS_TOL, f"canvas grey levels differ from 255*Keras by {cerr:.2f} at z={state['z']}"
+    return err
+
+
+def html_pages(html_dir: Path):
+    pages = sorted(p for p in html_dir.rglob("*.html")
+                   if not any(part.startswith(("_", ".")) for part in p.relative_to(html_dir).parts))
+    assert pages, f"no HTML pages under {html_dir}"
+    return pages
+
+
+# --------------------------------------------------------------------------------------
+# The JavaScript decoder itself, every weight format
+# --------------------------------------------------------------------------------------
+def test_js_decoder_equals_python_reference_for_every_format(open_page, tmp_path):
+    model2 = build_vae(latent_dim=2, hidden_dim=512, seed=11)
+    model5 = build_vae(latent_dim=5, hidden_dim=512, seed=12)
+    for m in (model2, model5):  # large hidden activations, as in a trained decoder
+        for layer in m.decoder.layers:
+            if layer.get_weights():
+                layer.set_weights([w * 4.0 for w in layer.get_weights()])
+    widgets = []
+    for fmt in explorer.FORMATS:
+        widgets.append(explorer.latent_pad(model2, name=f"pad_{fmt}", fmt=fmt))
+        widgets.append(explorer.latent_sliders(model5, name=f"sl_{fmt}", fmt=fmt))
+    page_file = tmp_path / "formats.html"
+    page_file.write_text("<!doctype html><html><head><meta charset='utf-8'></head><body>\n"
+                         + "\n".join(w.html for w in widgets) + "\n</body></html>")
+    p = open_page(page_file)
+    rng = np.random.default_rng(7)
+    for w in widgets:
+        payload, model = w.payload, (model2 if w.payload["latent_dim"] == 2 else model5)
+        zs = np.concatenate([np.zeros((1, payload["latent_dim"])),
+                             rng.uniform(-3, 3, (5, payload["latent_dim"]))])
+        for z in zs:
+            got = js_decode(p.page, payload["name"], z)
+            ref_py = explorer.numpy_decode(payload, z)[0]
+            assert np.abs(got - ref_py).max() < 1e-6, payload["name"]
+            ref_keras = explorer.keras_decode(model, z)[0]
+            assert np.abs(got - ref_keras).max() <= payload["max_abs_error"] + 1e-6
+    assert len(p.page.evaluate("Object.keys(window.vaeExplorer.instances)")) == len(widgets)
+    assert p.errors == [] and p.blocked == []
+
+
+# --------------------------------------------------------------------------------------
+# The built smoke book
+# --------------------------------------------------------------------------------------
+def test_every_page_loads_without_errors_and_images(smoke_book_html, open_page):
+    html_dir = Path(smoke_book_html)
+    problems, blocked = [], set()
+    pages = html_pages(html_dir)
+    for path in pages:
+        p = open_page(path)
+        # images below the fold: scroll each into view, then wait until the browser has it
+        p.page.evaluate("""async () => {
+            for (const img of document.images) {
+                if (!img.complete) { img.scrollIntoView(); }
+            }
+            await Promise.all(Array.from(document.images).map(img => img.complete ? null :
+                new Promise(r => { img.addEventListener('load', r); img.addEventListener('error', r); })));
+        }""")
+        bad = p.page.evaluate("""() => Array.from(document.images)
+            .filter(img => !(img.complete && img.naturalWidth > 0 && img.naturalHeight > 0))
+            .map(img => img.getAttribute('src'))""")
+        rel = path.relative_to(html_dir)
+        problems += [f"{rel}: {e}" for e in p.errors]
+        problems += [f"{rel}: image not loaded: {src}" for src in bad]
+        blocked.update(p.blocked)
+        p.close()
+    print(f"\n{len(pages)} pages checked; requests to other hosts blocked: {sorted(blocked) or 'none'}")
+    assert not problems, "\n".join(problems)
+
+
+def test_latent_pad_follows_the_mouse_and_matches_keras(smoke_book, smoke_book_html, open_page, tmp_path):
+    html_dir = Path(smoke_book_html)
+    path = html_dir / "book" / "latent2d.html"
+    assert path.is_file(), f"{path} missing"
+    p = open_page(path)
+    page = p.page
+    pads = page.evaluate("Object.keys(window.vaeExplorer.instances).filter("
+                         "id => window.vaeExplorer.instances[id].range !== undefined)")
+    assert len(pads) == 1, pads
+    inst_id = pads[0]
+    name = page.evaluate("(id) => window.vaeExplorer.instances[id].model", inst_id)
+    model = keras_model_for(page, name, smoke_book.cache_dir)
+    assert model.latent_dim == 2
+
+    # fixed latent points, decoded by the page's JavaScript, against Keras
+    fixed = np.array([[0, 0], [1.5, -0.5], [-2, 2], [0.3, 2.7], [-2.9, -2.9], [3, 0.1]], dtype="float32")
+    js = np.stack([js_decode(page, name, z) for z in fixed])
+    keras = explorer.keras_decode(model, fixed).astype(np.float64)
+    fixed_err = float(np.abs(js - keras).max())
+    assert fixed_err < TOL, f"max |browser - Keras| = {fixed_err:.2e}"
+
+    # the mouse: move over the pad, the point and the digit follow
+    pad = page.locator(f"#{inst_id} canvas.vae-explorer-pad")
+    pad.scroll_into_view_if_needed()
+    box = pad.bounding_box()
+    R = page.evaluate("(id) => window.vaeExplorer.instances[id].range", inst_id)
+    shots, states, errors = [], [], []
+    start = instance_state(page, inst_id)
+    assert start["z"] == [0, 0]
+    errors.append(check_state_against_keras(start, model))
+    for k, (fx, fy) in enumerate([(0.25, 0.3), (0.75, 0.65), (0.5, 0.9), (0.1, 0.55)]):
+        x, y = box["x"] + fx * box["width"], box["y"] + fy * box["height"]
+        before = instance_state(page, inst_id)["updates"]
+        page.mouse.move(x, y, steps=4)
+        state = instance_state(page, inst_id)
+        assert state["updates"] > before, "moving the mouse did not update the explorer"
+        expected = [-R + 2 * R * fx, R - 2 * R * fy]
+        assert np.allclose(state["z"], expected, atol=2 * R / box["width"] * 1.5), (state["z"], expected)
+        errors.append(check_state_against_keras(state, model))
+        states.append(state)
+        shot = tmp_path / f"explorer-pad-{k}.png"
+        page.locator(f"#{inst_id}").screenshot(path=str(shot))
+        shots.append(shot)
+    # the drawn digit changed from one point to the next
+    canvases = [np.asarray(s["canvas"]) for s in [start] + states]
+    for a, b in zip(canvases, canvases[1:]):
+        assert np.abs(a - b).max() > 10, "the drawn digit did not change when the point moved"
+    # a drag (button held) works the same way
+    page.mouse.move(box["x"] + 0.6 * box["width"], box["y"] + 0.2 * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.4 * box["width"], box["y"] + 0.4 * box["height"], steps=5)
+    page.mouse.up()
+    errors.append(check_state_against_keras(instance_state(page, inst_id), model))
+    full = tmp_path / "latent2d-page.png"
+    page.screenshot(path=str(full), full_page=True)
+    shots.append(full)
+    assert all(s.stat().st_size > 1000 for s in shots)
+    print(f"\nexplorer screenshots: {tmp_path}\n  " + "\n  ".join(str(s) for s in shots))
+    print(f"max |browser - Keras|: fixed points {fixed_err:.2e}, mouse points {max(errors):.2e} "
+          f"(format {page.evaluate('(n) => window.vaeExplorer.models[n].format', name)})")
+    assert p.errors == [], p.errors
+
+
+def test_slider_explorers_follow_the_keyboard_and_match_keras(smoke_book, smoke_book_html, open_page, tmp_path):
+    html_dir = Path(smoke_book_html)
+    path = html_dir / "book" / "samples.html"
+    assert path.is_file(), f"{path} missing"
+    p = open_page(path)
+    page = p.page
+    ids = page.evaluate("Object.keys(window.vaeExplorer.instances).filter("
+                        "id => window.vaeExplorer.instances[id].sliders !== undefined)")
+    dims = sorted(page.evaluate("(id) => window.vaeExplorer.models[window.vaeExplorer.instances[id].model]"
+                                ".latentDim", i) for i in ids)
+    assert dims == [10, 20], dims
+    for inst_id in ids:
+        name = page.evaluate("(id) => window.vaeExplorer.instances[id].model", inst_id)
+        model = keras_model_for(page, name, smoke_book.cache_dir)
+        start = instance_state(page, inst_id)
+        assert start["z"] == [0] * model.latent_dim  # every slider starts at 0
+        check_state_against_keras(start, model)
+        # fixed points through the page's decoder
+        rng = np.random.default_rng(1)
+        fixed = rng.uniform(-3, 3, (4, model.latent_dim)).astype("float32")
+        js = np.stack([js_decode(page, name, z) for z in fixed])
+        assert np.abs(js - explorer.keras_decode(model, fixed)).max() < TOL
+        # keyboard: the first slider to its maximum, the last one step down
+        sliders = page.locator(f"#{inst_id} input.vae-explorer-slider")
+        sliders.nth(0).focus()
+        page.keyboard.press("End")
+        sliders.nth(model.latent_dim - 1).focus()
+        page.keyboard.press("PageDown")
+        state = instance_state(page, inst_id)
+        assert state["z"][0] == pytest.approx(explorer.SLIDER_RANGE)
+        assert state["z"][-1] < 0 and all(v == 0 for v in state["z"][1:-1])
+        check_state_against_keras(state, model)
+        assert np.abs(np.asarray(state["canvas"]) - np.asarray(start["canvas"])).max() > 10
+        shot = tmp_path / f"explorer-{name}.png"
+        page.locator(f"#{inst_id}").screenshot(path=str(shot))
+        print(f"\nslider explorer screenshot: {shot}")
+    assert p.errors == [], p.errors
