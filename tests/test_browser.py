@@ -14,7 +14,7 @@ the page's own files are blocked (the book must work offline); the pages that a 
 would have served (e.g. a CDN's MathJax) are listed, not hidden.
 """
 import os
-import time
+import re
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +79,13 @@ class Page:
         self.errors.append(f"console.error: {msg.text} ({where})")
 
     def open(self, path: Path):
-        self.page.goto(Path(path).resolve().as_uri(), wait_until="load")
+        path = Path(path).resolve()
+        if re.search(r"<meta[^>]+http-equiv=[\"']?refresh", path.read_text(errors="replace"), re.I):
+            # a redirect page (Jupyter Book's index.html): follow it to its target
+            self.page.goto(path.as_uri(), wait_until="load")
+            self.page.wait_for_url(lambda url: url != path.as_uri(), wait_until="load", timeout=10000)
+        else:
+            self.page.goto(path.as_uri(), wait_until="load")
         return self.page
 
     def close(self):
