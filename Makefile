@@ -23,10 +23,12 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 book: venv
+	scripts/ensure-fashion.sh
 	$(BIN)/vae-mnist book --seeds $(SEEDS)
 
 test: venv
 	scripts/ensure-browser.sh $(VENV)
+	scripts/ensure-fashion.sh
 	$(BIN)/python -m pytest
 
 clean:
