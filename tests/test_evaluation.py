@@ -107,3 +107,22 @@ def test_ensure_extra_metrics_adds_the_keys_once(tmp_path):
     assert again["iwae_seconds"] == m["iwae_seconds"]  # nothing recomputed
     other_k = ensure_extra_metrics(run, k=5, data=support.mnist())
     assert other_k["iwae_k"] == 5 and other_k["iwae_nll"] > m["iwae_nll"] - 1.0
+
+
+def test_cli_evaluate_with_iwae_writes_the_metrics(tmp_path, capsys):
+    import json
+
+    from vae_mnist.cli import main
+    from vae_mnist.runs import get_run
+
+    config = RunConfig(latent_dim=2, epochs=1, train_subset=300, test_subset=60)
+    run = get_run(config, progress=None, data=support.mnist(), root=tmp_path)
+    code = main(["evaluate", str(run.path), "--iwae-k", "10", "--json"])
+    out = capsys.readouterr().out
+    assert code == 0
+    printed = json.loads(out.strip().splitlines()[-1])
+    stored = run.metrics
+    assert stored["iwae_k"] == printed["iwae_k"] == 10
+    assert stored["iwae_nll"] == pytest.approx(printed["iwae_nll"]) and stored["iwae_stderr"] > 0
+    assert stored["iwae_nll"] < stored["test_neg_elbo"]
+    assert "IWAE NLL" in out and "(k=10)" in out
