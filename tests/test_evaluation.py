@@ -42,6 +42,9 @@ def test_iwae_output_is_seeded_and_complete(trained):
     assert set(a) >= {"nll", "stderr", "k", "n", "seconds"}
     assert a["k"] == 20 and a["n"] == 50 and a["stderr"] > 0
     assert a["nll"] == b["nll"] and a["nll"] != c["nll"]
+    d = iwae_bound(model, x[:50], k=20, seed=3, per_image=True)
+    assert d["per_image"].shape == (50,) and d["per_image"].mean() == pytest.approx(a["nll"])
+    assert d["per_image"].std(ddof=1) / np.sqrt(50) == pytest.approx(a["stderr"])
 
 
 def test_fast_algebra_matches_the_plain_decoder(trained, monkeypatch):

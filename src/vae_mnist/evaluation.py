@@ -186,7 +186,7 @@ def _make_log_weights(model):
 
 
 def iwae_bound(model, x, k: int = 1000, seed: int = 0, batch_size: Optional[int] = None,
-               progress=None) -> dict:
+               progress=None, per_image: bool = False) -> dict:
     """The k-sample importance-weighted estimate of -log p(x) (nats per image), with its standard error.
 
     For each image, log p̂(x) = log (1/k) sum_j p(x, z_j) / q(z_j|x) with z_j ~ q(z|x)
@@ -202,7 +202,8 @@ def iwae_bound(model, x, k: int = 1000, seed: int = 0, batch_size: Optional[int]
 
     Returns ``{"nll", "stderr", "k", "n", "seconds"}``; ``stderr`` is the standard deviation of
     the per-image values over sqrt(n) (the spread over test images, which dominates the
-    Monte-Carlo noise of the estimate).
+    Monte-Carlo noise of the estimate). With ``per_image=True`` the result also holds
+    ``"per_image"``, the array of -log p̂(x) for every image.
     """
     import tensorflow as tf
 
@@ -222,7 +223,7 @@ def iwae_bound(model, x, k: int = 1000, seed: int = 0, batch_size: Optional[int]
         batch_size = max(1, IWAE_ROWS // k_chunk)
     batch_size = int(batch_size)
     fn = _make_log_weights(model)
-    per_image = np.empty(n, dtype="float64")
+    values = np.empty(n, dtype="float64")
     next_report = time.perf_counter() + 10.0
     for i, (a, b) in enumerate(_batches(n, batch_size)):
         xb = tf.constant(x[a:b])
@@ -231,7 +232,7 @@ def iwae_bound(model, x, k: int = 1000, seed: int = 0, batch_size: Optional[int]
             s = tf.constant([seed, i * n_sub + j], dtype=tf.int64)
             lse = fn(xb, s, size).numpy().astype("float64")
             total = lse if total is None else np.logaddexp(total, lse)
-        per_image[a:b] = -(total - np.log(k))
+        values[a:b] = -(total - np.log(k))
         if progress is not None and (time.perf_counter() >= next_report or b == n):
             elapsed = time.perf_counter() - t0
             eta = elapsed / b * (n - b)
@@ -239,9 +240,12 @@ def iwae_bound(model, x, k: int = 1000, seed: int = 0, batch_size: Optional[int]
                      + (f", about {eta:.0f}s left" if b < n else " (done)"))
             next_report = time.perf_counter() + 10.0
     seconds = time.perf_counter() - t0
-    nll = float(per_image.mean())
-    stderr = float(per_image.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
-    return {"nll": nll, "stderr": stderr, "k": k, "n": int(n), "seconds": seconds}
+    nll = float(values.mean())
+    stderr = float(values.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+    out = {"nll": nll, "stderr": stderr, "k": k, "n": int(n), "seconds": seconds}
+    if per_image:
+        out["per_image"] = values
+    return out
 
 
 # --------------------------------------------------------------------------------------
