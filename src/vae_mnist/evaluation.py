@@ -134,7 +134,7 @@ def _make_log_weights(model):
         n_pix = int(weights[2].shape[1])
         group = SOFTPLUS_GROUP if n_pix % SOFTPLUS_GROUP == 0 else 1
 
-        @tf.function(jit_compile=True)
+        @tf.function(jit_compile=True, autograph=False)
         def softplus_sum(lin):
             """sum_i softplus(lin_i + b2_i), fused by XLA, with one logarithm per ``group`` pixels.
 
@@ -182,7 +182,7 @@ def _make_log_weights(model):
             log_px = -0.5 * (n_pix * (losses.LOG_2PI + log_var_x) + sq * float(np.exp(-log_var_x)))
         return tf.reduce_logsumexp(log_px + prior_minus_q, axis=1)                # (b,)
 
-    return tf.function(log_weights, reduce_retracing=True)
+    return tf.function(log_weights, reduce_retracing=True, autograph=False)
 
 
 def iwae_bound(model, x, k: int = 1000, seed: int = 0, batch_size: Optional[int] = None,
