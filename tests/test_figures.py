@@ -151,3 +151,15 @@ def test_learning_curves_show_train_and_test_per_term():
 def test_class_names():
     assert figures.class_names_for("mnist") == tuple("0123456789")
     assert figures.class_names_for("fashion-mnist")[9] == "Ankle boot"
+
+
+def test_importing_figures_leaves_the_environment_alone():
+    # An MPLBACKEND set here would be inherited by the book's Jupyter kernels and turn every
+    # figure into "<Figure size ...>" text.
+    import subprocess
+    import sys
+
+    code = "import os, vae_mnist.figures; print(os.environ.get('MPLBACKEND', 'unset'))"
+    env = {k: v for k, v in __import__('os').environ.items() if k not in ("MPLBACKEND", "DISPLAY")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "unset"

@@ -313,6 +313,7 @@ def run_notebook(config: RunConfig, output_dir=None, data_dir=None, force: bool 
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     tmp = out.with_name(f".{out.stem}.tmp.ipynb")
     env_profile = os.environ.get(ENV_PROFILE)
+    env_backend = os.environ.pop("MPLBACKEND", None)  # the kernel must pick its inline backend
     try:
         os.environ[ENV_PROFILE] = current_profile(profile)
         executed = papermill.execute_notebook(nb, str(tmp), parameters=params, kernel_name="python3",
@@ -324,6 +325,8 @@ def run_notebook(config: RunConfig, output_dir=None, data_dir=None, force: bool 
             raise ConfigError(str(getattr(exc, "evalue", exc))) from None
         raise
     finally:
+        if env_backend is not None:
+            os.environ["MPLBACKEND"] = env_backend
         if env_profile is None:
             os.environ.pop(ENV_PROFILE, None)
         else:
@@ -449,6 +452,7 @@ def build_book(profile: str = "full", seeds: int = 1, root=None, data_dir=None, 
     say("$ " + " ".join(cmd))
     env = dict(os.environ)
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    env.pop("MPLBACKEND", None)  # an inherited "Agg" would turn the chapters' figures into text
     code = subprocess.call(cmd, cwd=str(root), env=env)
     t_end = time.perf_counter()
     say(f"book build {'finished' if code == 0 else 'FAILED (exit %d)' % code} in {t_end - t_start:.0f}s "

@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from statistics import NormalDist
 from typing import Optional, Sequence
 
 import numpy as np
 
-if not os.environ.get("DISPLAY") and not os.environ.get("MPLBACKEND"):
-    os.environ["MPLBACKEND"] = "Agg"
-
 import matplotlib  # noqa: E402
 
-if not os.environ.get("DISPLAY") and "inline" not in str(matplotlib.get_backend()).lower():
+# Without a display, draw with Agg. Never set MPLBACKEND in the environment: child processes
+# (Jupyter kernels of the book build) would inherit it and lose the inline backend, which turns
+# every figure into "<Figure size ...>" text. Inside a kernel, leave its backend alone.
+if not os.environ.get("DISPLAY") and not os.environ.get("MPLBACKEND") and "ipykernel" not in sys.modules:
     try:
         matplotlib.use("Agg")
     except Exception:  # pragma: no cover - a backend already in use by an interactive session
