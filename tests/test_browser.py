@@ -193,7 +193,7 @@ def test_js_decoder_equals_python_reference_for_every_format(open_page, tmp_path
 # --------------------------------------------------------------------------------------
 def test_every_page_loads_without_errors_and_images(smoke_book_html, open_page):
     html_dir = Path(smoke_book_html)
-    problems, blocked = [], set()
+    problems, blocked, n_images = [], set(), 0
     pages = html_pages(html_dir)
     for path in pages:
         p = open_page(path)
@@ -208,13 +208,20 @@ def test_every_page_loads_without_errors_and_images(smoke_book_html, open_page):
         bad = p.page.evaluate("""() => Array.from(document.images)
             .filter(img => !(img.complete && img.naturalWidth > 0 && img.naturalHeight > 0))
             .map(img => img.getAttribute('src'))""")
+        # a numbered figure whose image went missing (e.g. a figure rendered as "<Figure size ...>" text)
+        empty = p.page.evaluate("""() => Array.from(document.querySelectorAll('figure'))
+            .filter(f => !f.querySelector('img, svg, canvas, video'))
+            .map(f => f.id || (f.textContent || '').trim().slice(0, 60))""")
+        n_images += p.page.evaluate("document.images.length")
         rel = path.relative_to(html_dir)
         problems += [f"{rel}: {e}" for e in p.errors]
         problems += [f"{rel}: image not loaded: {src}" for src in bad]
+        problems += [f"{rel}: figure without an image: {f}" for f in empty]
         blocked.update(p.blocked)
         p.close()
-    print(f"\n{len(pages)} pages checked; requests to other hosts blocked: {sorted(blocked) or 'none'}")
+    print(f"\n{len(pages)} pages, {n_images} images checked; requests to other hosts blocked: {sorted(blocked) or 'none'}")
     assert not problems, "\n".join(problems)
+    assert n_images > 0, "the book has no images at all"
 
 
 def test_latent_pad_follows_the_mouse_and_matches_keras(smoke_book, smoke_book_html, open_page, tmp_path):
