@@ -52,7 +52,8 @@ def make_epoch_function(model: VAE, optimizer, x_train, batch_size: int, seed: i
 
     step = tf.function(step, jit_compile=jit_compile)
 
-    @tf.function
+    # A fixed signature: calling with a Python int must not retrace the graph every epoch.
+    @tf.function(input_signature=[tf.TensorSpec([], tf.int64)])
     def epoch(epoch_index):
         perm = tf.random.experimental.stateless_shuffle(
             tf.range(n), seed=tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch_index, tf.int64)]))
