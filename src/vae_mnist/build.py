@@ -182,11 +182,12 @@ def notebook_parameters(config: RunConfig, data_dir=None) -> dict:
     return params
 
 
-def run_stamp(template: Path, parameters: dict, profile: Optional[str] = None) -> str:
+def run_stamp(template: Path, parameters: dict, profile: Optional[str] = None,
+              src_hash: Optional[str] = None) -> str:
     """Hash of the template, the package sources, the parameters and the profile."""
     payload = json.dumps({
         "template": hashlib.sha256(Path(template).read_bytes()).hexdigest(),
-        "src": source_hash(),
+        "src": src_hash or source_hash(),
         "parameters": parameters,
         "profile": current_profile(profile),
     }, sort_keys=True)
@@ -281,7 +282,7 @@ def postprocess_run_page(nb, config: RunConfig, data_dir=None, stamp: Optional[s
 
 def run_notebook(config: RunConfig, output_dir=None, data_dir=None, force: bool = False, *,
                  root=None, profile: Optional[str] = None, book_run: bool = False,
-                 progress=print) -> Path:
+                 progress=print, src_hash: Optional[str] = None) -> Path:
     """Execute the run template for ``config`` with papermill into ``<output_dir>/<name>.ipynb``.
 
     The run is trained first (or loaded from the run cache) in this process, so training
@@ -302,7 +303,7 @@ def run_notebook(config: RunConfig, output_dir=None, data_dir=None, force: bool 
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{page_name(config)}.ipynb"
     params = notebook_parameters(config, data_dir)
-    stamp = run_stamp(template, params, profile)
+    stamp = run_stamp(template, params, profile, src_hash)
     if not force and out.is_file() and _read_stamp(out) == stamp:
         say(f"run page up to date: {out}")
         return out
@@ -412,6 +413,9 @@ def build_book(profile: str = "full", seeds: int = 1, root=None, data_dir=None, 
     """
     say = progress or (lambda s: None)
     t_start = time.perf_counter()
+    # The package's hash is taken once, before anything runs: a source edited during the build
+    # makes the next build redo what this one did, never the other way round.
+    src_hash = source_hash()
     profile = current_profile(profile)
     seeds = current_seeds(seeds)
     root = book_root(root)
@@ -439,11 +443,12 @@ def build_book(profile: str = "full", seeds: int = 1, root=None, data_dir=None, 
     runs_dir = root / RUNS_DIR
     prune_run_pages(runs_dir, [page_name(c) for c in configs], say)
     for config in configs:
-        run_notebook(config, runs_dir, data_dir=data_dir, root=root, profile=profile, book_run=True, progress=say)
+        run_notebook(config, runs_dir, data_dir=data_dir, root=root, profile=profile, book_run=True, progress=say,
+                     src_hash=src_hash)
     t_pages = time.perf_counter()
 
     # (c) the execution cache cannot see the package: stamp it
-    stamp = {"src": source_hash(), "profile": profile, "seeds": seeds}
+    stamp = {"src": src_hash, "profile": profile, "seeds": seeds}
     invalidate_execution_cache(root, stamp, say)
     _write_stamp(root, stamp)  # what is cached from here on was executed with this package and profile
 
