@@ -110,8 +110,8 @@ def _gaussian_log_var(model) -> float:
 def _make_log_weights(model):
     """A compiled ``f(x, seed, k) -> logsumexp_k log w`` for a batch of images.
 
-    log w = log p(x|z) + log p(z) - log q(z|x) with z = mean + sigma * eps. Two pieces of
-    algebra keep the cost at the one unavoidable product, the 512 x 784 output layer:
+    log w = log p(x|z) + log p(z) - log q(z|x) with z = mean + sigma * eps. Three things keep
+    the cost close to the one unavoidable product, the 512 x 784 output layer for every sample:
 
     * log p(z) - log q(z|x) = sum_d (eps_d^2 - z_d^2 + log_var_d) / 2 (the 2 pi terms cancel);
     * for a Bernoulli decoder, log p(x|z) = x . l - sum_i softplus(l_i) with logits
