@@ -129,3 +129,20 @@ def test_cli_evaluate_with_iwae_writes_the_metrics(tmp_path, capsys):
     assert stored["iwae_nll"] == pytest.approx(printed["iwae_nll"]) and stored["iwae_stderr"] > 0
     assert stored["iwae_nll"] < stored["test_neg_elbo"]
     assert "IWAE NLL" in out and "(k=10)" in out
+
+
+def test_compiled_bound_is_reused_and_reads_the_current_weights():
+    from vae_mnist.model import build_vae
+
+    model = build_vae(latent_dim=3, seed=1)
+    x = support.tiny(train=1, test=40).x_test
+    before = iwae_bound(model, x, k=8, seed=0)["nll"]
+    fn = evaluation._log_weights_for(model)
+    layer = model.decoder.get_layer("decoder_logits")
+    layer.bias.assign(layer.bias.numpy() - 1.0)
+    after = iwae_bound(model, x, k=8, seed=0)["nll"]
+    assert evaluation._log_weights_for(model) is fn  # one compiled function per model
+    assert after != before  # ... that sees weights changed after it was compiled
+    fresh = build_vae(latent_dim=3, seed=1)
+    fresh.set_weights(model.get_weights())
+    assert iwae_bound(fresh, x, k=8, seed=0)["nll"] == pytest.approx(after, rel=1e-6)

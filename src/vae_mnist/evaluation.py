@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+import weakref
 from typing import Optional
 
 import numpy as np
@@ -86,7 +87,7 @@ SOFTPLUS_GROUP = 8
 
 
 def _decoder_weights(model):
-    """(W1, b1, W2, b2) of the decoder's two Dense layers, or ``None`` for another architecture."""
+    """The variables (W1, b1, W2, b2) of the decoder's two Dense layers, or ``None`` for another architecture."""
     dense = [layer for layer in model.decoder.layers if hasattr(layer, "kernel")]
     if len(dense) != 2 or getattr(dense[0], "activation", None) is None:
         return None
@@ -94,20 +95,33 @@ def _decoder_weights(model):
 
     if dense[0].activation is not keras.activations.relu or dense[1].activation is not keras.activations.linear:
         return None
-    return tuple(np.asarray(w.numpy()) for w in (dense[0].kernel, dense[0].bias, dense[1].kernel, dense[1].bias))
+    return tuple(getattr(w, "value", w) for w in (dense[0].kernel, dense[0].bias, dense[1].kernel, dense[1].bias))
 
 
-def _gaussian_log_var(model) -> float:
-    """The Gaussian decoder's per-pixel observation log-variance."""
+def _gaussian_log_var(model):
+    """The Gaussian decoder's per-pixel observation log-variance (its variable, or a constant)."""
     from . import model as _model
 
     value = getattr(model, "observation_log_var", None)
     if value is not None:
-        return float(value.numpy())
+        return getattr(value, "value", value)
     return 2.0 * float(np.log(_model.GAUSSIAN_SIGMA))
 
 
-def _make_log_weights(model):
+#: Compiled log-weight functions per model (and per formulation), so repeated calls do not retrace.
+_COMPILED = weakref.WeakKeyDictionary()
+
+
+def _log_weights_for(model):
+    weights = _decoder_weights(model)
+    per_model = _COMPILED.setdefault(model, {})
+    key = weights is not None
+    if key not in per_model:
+        per_model[key] = _make_log_weights(model, weights)
+    return per_model[key]
+
+
+def _make_log_weights(model, weights):
     """A compiled ``f(x, seed, k) -> logsumexp_k log w`` for a batch of images.
 
     log w = log p(x|z) + log p(z) - log q(z|x) with z = mean + sigma * eps. Three things keep
@@ -124,14 +138,13 @@ def _make_log_weights(model):
     """
     import tensorflow as tf
 
-    weights = _decoder_weights(model)
     bernoulli = model.likelihood == "bernoulli"
     log_var_x = None if bernoulli else _gaussian_log_var(model)
     encoder = model.encoder
     softplus_sum = None
     if weights is not None:
-        w1, b1, w2, b2 = (tf.constant(w) for w in weights)
-        n_pix = int(weights[2].shape[1])
+        w1, b1, w2, b2 = weights  # variables: the compiled function reads their current values
+        n_pix = int(w2.shape[1])
         group = SOFTPLUS_GROUP if n_pix % SOFTPLUS_GROUP == 0 else 1
 
         @tf.function(jit_compile=True, autograph=False)
@@ -148,7 +161,7 @@ def _make_log_weights(model):
             factors = tf.reshape(1.0 + tf.exp(-tf.abs(l)), tf.stack([tf.shape(l)[0], n_pix // group, group]))
             return tf.reduce_sum(tf.nn.relu(l), axis=-1) + tf.reduce_sum(tf.math.log(tf.reduce_prod(factors, -1)), -1)
 
-    def log_weights(x, seed, k: int):
+    def log_weights(x, seed, k):
         b = tf.shape(x)[0]
         mean, log_var = encoder(x)
         d = tf.shape(mean)[1]
@@ -179,10 +192,14 @@ def _make_log_weights(model):
             means = tf.reshape(tf.sigmoid(logits), tf.stack([b, k, -1]))
             sq = tf.reduce_sum(tf.square(x[:, None, :] - means), axis=-1)
             n_pix = tf.cast(tf.shape(x)[1], x.dtype)
-            log_px = -0.5 * (n_pix * (losses.LOG_2PI + log_var_x) + sq * float(np.exp(-log_var_x)))
+            lv = tf.cast(log_var_x, x.dtype)
+            log_px = -0.5 * (n_pix * (losses.LOG_2PI + lv) + sq * tf.exp(-lv))
         return tf.reduce_logsumexp(log_px + prior_minus_q, axis=1)                # (b,)
 
-    return tf.function(log_weights, reduce_retracing=True, autograph=False)
+    # One trace for every batch size and k (both dynamic), so repeated calls never retrace.
+    signature = [tf.TensorSpec([None, int(model.encoder.inputs[0].shape[-1])], tf.float32),
+                 tf.TensorSpec([2], tf.int64), tf.TensorSpec([], tf.int32)]
+    return tf.function(log_weights, input_signature=signature, autograph=False)
 
 
 def iwae_bound(model, x, k: int = 1000, seed: int = 0, batch_size: Optional[int] = None,
@@ -222,7 +239,7 @@ def iwae_bound(model, x, k: int = 1000, seed: int = 0, batch_size: Optional[int]
     if batch_size is None:
         batch_size = max(1, IWAE_ROWS // k_chunk)
     batch_size = int(batch_size)
-    fn = _make_log_weights(model)
+    fn = _log_weights_for(model)
     values = np.empty(n, dtype="float64")
     next_report = time.perf_counter() + 10.0
     for i, (a, b) in enumerate(_batches(n, batch_size)):
@@ -230,7 +247,7 @@ def iwae_bound(model, x, k: int = 1000, seed: int = 0, batch_size: Optional[int]
         total = None
         for j, size in enumerate(sizes):
             s = tf.constant([seed, i * n_sub + j], dtype=tf.int64)
-            lse = fn(xb, s, size).numpy().astype("float64")
+            lse = fn(xb, s, tf.constant(size, tf.int32)).numpy().astype("float64")
             total = lse if total is None else np.logaddexp(total, lse)
         values[a:b] = -(total - np.log(k))
         if progress is not None and (time.perf_counter() >= next_report or b == n):
