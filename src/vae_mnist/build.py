@@ -318,7 +318,10 @@ def run_notebook(config: RunConfig, output_dir=None, data_dir=None, force: bool 
     try:
         os.environ[ENV_PROFILE] = current_profile(profile)
         executed = papermill.execute_notebook(nb, str(tmp), parameters=params, kernel_name="python3",
-                                              progress_bar=False, cwd=str(out_dir))
+                                              progress_bar=False, cwd=str(out_dir),
+                                              # the kernel's start-up notice ("running over TCP
+                                              # without encryption") is noise, not a result
+                                              extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except Exception as exc:
         tmp.unlink(missing_ok=True)
         err = getattr(exc, "ename", None)
