@@ -18,6 +18,7 @@ import math
 from typing import Dict, Iterable, List, Optional, Sequence
 
 from .build import book_config, current_profile, current_seeds, headline_configs, mean_sd
+from .build import unique_configs as _unique
 from .config import RunConfig
 
 #: Latent sizes of the sweep chapter (the paper's three plus 5 and 50).
@@ -49,15 +50,6 @@ def decoder_configs(profile: Optional[str] = None) -> Dict[str, RunConfig]:
 def fashion_config(profile: Optional[str] = None) -> RunConfig:
     """The Fashion-MNIST run (z = 2, Bernoulli decoder, the paper's training settings)."""
     return book_config(FASHION_LATENT, profile, dataset="fashion-mnist")
-
-
-def _unique(configs: Iterable[RunConfig]) -> List[RunConfig]:
-    seen, out = set(), []
-    for c in configs:
-        if c not in seen:
-            seen.add(c)
-            out.append(c)
-    return out
 
 
 def beyond_configs(profile: Optional[str] = None) -> List[RunConfig]:

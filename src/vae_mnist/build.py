@@ -83,10 +83,13 @@ def book_runs(profile: Optional[str] = None, seeds: Optional[int] = None) -> Lis
     """Every run the book trains and shows as a run page (THE list; add new runs here)."""
     from .analysis import beyond_configs  # the latent-size sweep, the Gaussian decoder, Fashion-MNIST
 
-    runs = headline_configs(profile, seeds) + beyond_configs(profile)
-    # De-duplicate, keeping order.
+    return unique_configs(headline_configs(profile, seeds) + beyond_configs(profile))
+
+
+def unique_configs(configs: Iterable[RunConfig]) -> List[RunConfig]:
+    """``configs`` without repeats, in their first order."""
     seen, out = set(), []
-    for c in runs:
+    for c in configs:
         if c not in seen:
             seen.add(c)
             out.append(c)
