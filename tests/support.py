@@ -18,3 +18,15 @@ def mnist():
 
 def tiny(train=1000, test=200):
     return mnist().subset(train, test)
+
+
+def copy_mnist_files(folder: Path) -> Path:
+    """A private copy of the four MNIST files in ``folder`` (to damage in a test)."""
+    import shutil
+
+    from vae_mnist.data import FILES
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for stem in FILES.values():
+        shutil.copy(DATA_DIR / f"{stem}.gz", folder / f"{stem}.gz")
+    return folder

@@ -2,14 +2,12 @@
 import gzip
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
 import support
-from vae_mnist.data import FILES
 
 TINY = ["--epochs", "1", "--batch-size", "100", "--train-subset", "500", "--test-subset", "100"]
 
@@ -49,10 +47,7 @@ def test_bad_training_input_exits_2_with_one_line(args, fragment, tmp_path):
 
 
 def test_corrupt_data_exits_2_with_one_line_naming_the_file(tmp_path):
-    folder = tmp_path / "data"
-    folder.mkdir()
-    for stem in FILES.values():
-        shutil.copy(support.DATA_DIR / f"{stem}.gz", folder / f"{stem}.gz")
+    folder = support.copy_mnist_files(tmp_path / "data")
     bad = folder / "t10k-images-idx3-ubyte.gz"
     raw = bytearray(gzip.decompress(bad.read_bytes()))
     raw[5000] ^= 0xFF

@@ -1,6 +1,5 @@
 """The MNIST loader: shapes, ranges, checksums, and one clear error per kind of bad file."""
 import gzip
-import shutil
 
 import numpy as np
 import pytest
@@ -21,11 +20,7 @@ def test_full_mnist_has_the_papers_shapes_and_range():
 
 
 def _copy(tmp_path):
-    folder = tmp_path / "mnist"
-    folder.mkdir()
-    for stem in FILES.values():
-        shutil.copy(support.DATA_DIR / f"{stem}.gz", folder / f"{stem}.gz")
-    return folder
+    return support.copy_mnist_files(tmp_path / "mnist")
 
 
 def test_raw_idx_files_are_accepted(tmp_path):

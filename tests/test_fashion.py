@@ -1,6 +1,5 @@
 """Fashion-MNIST goes through the same verified loader: a file with the wrong checksum is refused."""
 import gzip
-import shutil
 
 import pytest
 
@@ -10,11 +9,7 @@ from vae_mnist.errors import DataError
 
 
 def _folder_of_mnist_files(tmp_path):
-    folder = tmp_path / "fashion"
-    folder.mkdir()
-    for stem in FILES.values():
-        shutil.copy(support.DATA_DIR / f"{stem}.gz", folder / f"{stem}.gz")
-    return folder
+    return support.copy_mnist_files(tmp_path / "fashion")
 
 
 def test_fashion_checksums_are_their_own():

@@ -106,6 +106,17 @@ def kl_per_dimension_figure(kl_per_dim, mean_variance, threshold: float = 0.01,
     return fig
 
 
+def _latent_size_axis(ax, z, ylabel: str) -> None:
+    """A log-scaled latent-size x axis ticked at the sizes run, grid and legend."""
+    ax.set_xscale("log")
+    ax.set_xticks(z, [str(int(v)) for v in z])
+    ax.minorticks_off()
+    ax.set_xlabel("latent size z")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
 def sweep_figure(rows: Sequence[dict]) -> Figure:
     """Left: test negative ELBO and IWAE NLL (± 2 standard errors) against latent size.
     Right: active units against latent size, with the line "all dimensions active"."""
@@ -119,27 +130,15 @@ def sweep_figure(rows: Sequence[dict]) -> Figure:
         ks = sorted({int(t[3]) for t in iw})
         ax.errorbar([t[0] for t in iw], [t[1] for t in iw], yerr=[2 * t[2] for t in iw], fmt="s--", capsize=3,
                     label=f"IWAE NLL, k = {', '.join(map(str, ks))} (± 2 s.e.)")
-    ax.set_xscale("log")
-    ax.set_xticks(z, [str(int(v)) for v in z])
-    ax.minorticks_off()
-    ax.set_xlabel("latent size z")
-    ax.set_ylabel("nats per test image")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    _latent_size_axis(ax, z, "nats per test image")
     ax2 = fig.add_subplot(1, 2, 2)
     au = [(zz, r["active_units"]) for zz, r in zip(z, rows) if r.get("active_units") is not None]
     ax2.plot(z, z, ":", color="gray", label="all dimensions active")
     if au:
         ax2.plot([a[0] for a in au], [a[1] for a in au], "o-", color="tab:green", label="active units")
-    ax2.set_xscale("log")
     ax2.set_yscale("log")
-    ax2.set_xticks(z, [str(int(v)) for v in z])
     ax2.set_yticks(z, [str(int(v)) for v in z])
-    ax2.minorticks_off()
-    ax2.set_xlabel("latent size z")
-    ax2.set_ylabel("active units")
-    ax2.grid(alpha=0.3)
-    ax2.legend(fontsize=8)
+    _latent_size_axis(ax2, z, "active units")
     fig.tight_layout()
     return fig
 

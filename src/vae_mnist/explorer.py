@@ -273,11 +273,19 @@ def latent_pad(model, means=None, labels=None, class_names=None, *, name: Option
     body = f"""<div class="vae-explorer" id="{pid}" data-model="{html.escape(payload['name'])}">
 <div><canvas class="vae-explorer-pad" width="{size}" height="{size}" tabindex="0"
  aria-label="latent plane: move the pointer (or use the arrow keys) to choose z"></canvas>{legend}</div>
-<div><canvas class="vae-explorer-digit" width="28" height="28" aria-label="decoded digit"></canvas>
+{_DIGIT_PANEL}"""
+    return _assemble(payload, body, "mountPad", pid, R, include_library)
+
+
+_DIGIT_PANEL = """<div><canvas class="vae-explorer-digit" width="28" height="28" aria-label="decoded digit"></canvas>
 <div class="vae-explorer-z" aria-live="polite"></div></div>
 </div>"""
-    mount = _script(f"window.vaeExplorer.mountPad({json.dumps(pid)}, {json.dumps(payload['name'])}, "
-                    f"{{range: {R}}});")
+
+
+def _assemble(payload, body: str, mount_fn: str, pid: str, limit: float, include_library: bool) -> "ExplorerHTML":
+    """Library and weights, the widget's markup, and the call that brings it to life."""
+    mount = _script(f"window.vaeExplorer.{mount_fn}({json.dumps(pid)}, {json.dumps(payload['name'])}, "
+                    f"{{range: {limit}}});")
     return ExplorerHTML("\n".join([_head(payload, include_library), body, mount]), payload)
 
 
@@ -298,12 +306,8 @@ def latent_sliders(model, *, name: Optional[str] = None, run: Optional[str] = No
 {rows}
 </div><button type="button" class="vae-explorer-reset">all zero</button><button type="button"
  class="vae-explorer-random">random z ~ N(0, I)</button></div>
-<div><canvas class="vae-explorer-digit" width="28" height="28" aria-label="decoded digit"></canvas>
-<div class="vae-explorer-z" aria-live="polite"></div></div>
-</div>"""
-    mount = _script(f"window.vaeExplorer.mountSliders({json.dumps(pid)}, {json.dumps(payload['name'])}, "
-                    f"{{range: {limit}}});")
-    return ExplorerHTML("\n".join([_head(payload, include_library), body, mount]), payload)
+{_DIGIT_PANEL}"""
+    return _assemble(payload, body, "mountSliders", pid, limit, include_library)
 
 
 def compare_formats(model, limit: float = SLIDER_RANGE) -> list:
