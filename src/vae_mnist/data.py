@@ -178,3 +178,11 @@ def load_dataset(dataset: str = "mnist", data_dir=None) -> Dataset:
 
 def load_mnist(data_dir=None) -> Dataset:
     return load_dataset("mnist", data_dir)
+
+
+def load_data_for(config, data_dir=None) -> "Dataset":
+    """The data a run of ``config`` (a :class:`~vae_mnist.config.RunConfig`) trains and is scored on.
+
+    Its data set, cut to the configuration's subsets.
+    """
+    return load_dataset(config.dataset, data_dir).subset(config.train_subset, config.test_subset)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 from .config import RunConfig
+from .data import load_data_for  # noqa: F401  (chapters import it from here too)
 from .errors import VaeMnistError
 
 ENV_CACHE = "VAE_MNIST_CACHE_DIR"
@@ -92,12 +93,6 @@ def run_path(config: RunConfig, root: Optional[Path] = None) -> Path:
 
 def is_finished(path: Path) -> bool:
     return all((Path(path) / f).is_file() for f in FILES)
-
-
-def load_data_for(config: RunConfig, data_dir=None):
-    from .data import load_dataset
-
-    return load_dataset(config.dataset, data_dir).subset(config.train_subset, config.test_subset)
 
 
 def get_run(config: RunConfig, data_dir=None, force: bool = False, progress=print, data=None,

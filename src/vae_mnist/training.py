@@ -80,6 +80,9 @@ def train(config: RunConfig, data: Dataset, progress: Progress = print, jit_comp
     from .evaluation import negative_elbo
 
     say = progress or (lambda s: None)
+    if config.binarize != "none" or config.reconstruction != "sum":  # TODO(lead): wired by issues 8 and 9
+        from .errors import ConfigError
+        raise ConfigError("binarize/reconstruction options are not implemented yet")
     model = build_vae(config.latent_dim, config.hidden_dim, config.likelihood, config.seed)
     optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
     optimizer.build(model.trainable_variables)
