@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 from .config import RunConfig
-from .data import load_data_for  # noqa: F401  (chapters import it from here too)
+from .data import data_for, load_data_for  # noqa: F401  (chapters import load_data_for from here too)
 from .errors import VaeMnistError
 
 ENV_CACHE = "VAE_MNIST_CACHE_DIR"
@@ -106,7 +106,7 @@ def get_run(config: RunConfig, data_dir=None, force: bool = False, progress=prin
     if data is None:
         data = load_data_for(config, data_dir)
     else:
-        data = data.subset(config.train_subset, config.test_subset)
+        data = data_for(config, data)
     return _train_into(config, data, final, say)
 
 
