@@ -53,5 +53,16 @@ def test_the_book_adds_the_sweep_the_gaussian_decoder_and_fashion(monkeypatch):
     smoke = profiles.beyond_configs("smoke")
     assert all(c.epochs == 1 and c.test_subset == 500 for c in smoke)
     assert profiles.iwae_k("full") == 1000
-    # With several seeds the headline models' every seed gets the bound too.
-    assert len(profiles.iwae_configs("full", seeds=3)) == 7 + 6
+    # With several seeds the headline models' every seed gets the bound too (and the 2 binarized runs).
+    assert len(profiles.iwae_configs("full", seeds=3)) == 7 + 2 + 6
+
+
+def test_the_book_adds_the_mean_reconstruction_and_binarized_runs_with_the_literature_k():
+    runs = profiles.book_runs("full", seeds=1)
+    assert len(runs) == len(set(runs)) == 11
+    assert RunConfig(latent_dim=2, reconstruction="mean") in runs
+    assert RunConfig(latent_dim=20, reconstruction="mean") in runs
+    assert RunConfig(latent_dim=50, binarize="dynamic") in runs
+    assert profiles.iwae_k_for(RunConfig(latent_dim=50, binarize="dynamic"), "full") == 5000
+    assert profiles.iwae_k_for(RunConfig(latent_dim=50), "full") == 1000
+    assert RunConfig(latent_dim=2, reconstruction="mean") not in profiles.iwae_configs("full")

@@ -15,7 +15,7 @@ import math
 from typing import Dict, List, Optional, Sequence
 
 from .config import RunConfig
-from .profiles import iwae_configs, iwae_k
+from .profiles import iwae_configs, iwae_k_for
 from .tables import mean_sd
 
 
@@ -31,9 +31,9 @@ def ensure_book_metrics(configs: Sequence[RunConfig], profile: Optional[str] = N
     from .runs import get_run
 
     with_iwae = set(iwae_configs(profile, seeds))
-    k = iwae_k(profile)
     datasets = {}
     for config in configs:
+        k = iwae_k_for(config, profile)
         run = get_run(config, data_dir=data_dir, progress=None)
         m = run.metrics
         wants_iwae = config in with_iwae and m.get("iwae_k") != k
