@@ -178,3 +178,8 @@ def load_dataset(dataset: str = "mnist", data_dir=None) -> Dataset:
 
 def load_mnist(data_dir=None) -> Dataset:
     return load_dataset("mnist", data_dir)
+
+
+def load_data_for(config, data_dir=None) -> Dataset:
+    """The data set of a run configuration, cut to its ``train_subset``/``test_subset``."""
+    return load_dataset(config.dataset, data_dir).subset(config.train_subset, config.test_subset)

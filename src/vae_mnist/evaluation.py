@@ -283,7 +283,7 @@ def ensure_extra_metrics(run, k: int = 1000, data=None, progress=None) -> dict:
     if not (need_iwae or need_diag):
         return metrics
     if data is None:
-        from .runs import load_data_for
+        from .data import load_data_for
 
         data = load_data_for(run.config)
     else:
