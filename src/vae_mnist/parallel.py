@@ -5,8 +5,10 @@ trained (or, when the cache has it already, only evaluated), then :func:`~vae_mn
 ensure_extra_metrics` adds the active units, the KL per dimension and, when asked, the IWAE bound
 (what :func:`vae_mnist.analysis.ensure_book_metrics` does in the serial build).
 
-* **Where the work happens.** :func:`execute_job` runs on a Dask worker. It trains into a private
-  scratch folder of the worker (never into the client's cache), computes the metrics, and returns
+* **Where the work happens.** :func:`execute_job` runs on a Dask worker. It starts a fresh Python
+  process for the run (TensorFlow in its main thread, as in a serial run: same weights, no state
+  carried between runs), which trains into a private scratch folder of the worker (never into the
+  client's cache) and computes the metrics; the task returns
   the finished run folder as a small gzip'd tar archive (:func:`vae_mnist.runs.pack_run`, a few MB).
   Workers therefore need no file system in common with the client: the client unpacks the archive
   and installs it into its own cache atomically (:func:`vae_mnist.runs.install_run_archive`). The
@@ -18,10 +20,11 @@ ensure_extra_metrics` adds the active units, the KL per dimension and, when aske
   whose lock another process holds is set aside and looked at again when that lock is free.
 * **Threads.** Each worker of the local cluster is a process with one Dask thread and TensorFlow's
   intra-op (and OpenMP) threads set to its share of the cores (``TF_NUM_INTRAOP_THREADS`` in the
-  worker's environment, read by TensorFlow when it starts). Remote workers use what their own
+  worker's environment, inherited by the run's process and read by TensorFlow when it starts). Remote workers use what their own
   environment says (see the README, "More than one machine").
-* **Failures.** A worker that dies mid-task leaves only its scratch folder (removed by the next task
-  on that machine); the scheduler runs the task again on another worker. A task that fails for good
+* **Failures.** A worker that dies mid-task takes its run's process with it (``PR_SET_PDEATHSIG``)
+  and leaves only its scratch folder (removed by the next task on that machine); the scheduler runs
+  the task again on another worker. A task that fails for good
   (an exception, or workers dying ``distributed.scheduler.allowed-failures`` times) is reported in
   one line and the other jobs finish; :class:`Outcome` says which.
 
@@ -118,36 +121,78 @@ def _scratch_root() -> Path:
 def execute_job(config: dict, iwae_k: Optional[int] = None, data_dir=None, archive: Optional[bytes] = None) -> dict:
     """Run on a worker: train ``config`` (or unpack ``archive``, a run to evaluate), add the metrics.
 
-    Returns ``{"name", "archive", "seconds", "worker", "trained"}``, ``archive`` being the finished run
-    folder (:func:`~vae_mnist.runs.pack_run`). Works in a scratch folder of the worker's temporary
-    directory; folders left there by killed workers are removed first.
+    The work happens in a fresh Python process of its own (``python -m vae_mnist.parallel``), with
+    TensorFlow in its main thread, exactly as in a serial ``vae-mnist`` process: the same seeded run
+    gives the same weights, and no TensorFlow state is carried from one run to the next. (Run in the
+    worker's task thread, training was neither reproducible nor fast: tested.) The child dies with
+    the worker. Returns ``{"name", "archive", "seconds", "worker", "trained"}``, ``archive`` being the
+    finished run folder (:func:`~vae_mnist.runs.pack_run`). Scratch space is a folder of the worker's
+    temporary directory; folders left there by killed workers are removed first.
     """
+    import json
     import shutil
+    import subprocess
+    import sys
 
-    from .data import load_dataset
-    from .evaluation import ensure_extra_metrics
     from .leftovers import remove_leftovers, write_owner
-    from .runs import get_run, install_run_archive, pack_run
 
     t0 = time.perf_counter()
-    config = RunConfig.from_dict(config)
+    name = RunConfig.from_dict(config).name()
     base = _scratch_root()
     remove_leftovers(base, ".tmp-*")
     scratch = Path(tempfile.mkdtemp(prefix=".tmp-task-", dir=base))
     write_owner(scratch)
     try:
-        root = scratch / "runs"
-        full = load_dataset(config.dataset, data_dir if config.dataset == "mnist" else None)
-        if archive is None:
-            run = get_run(config, data=full, root=root, progress=None)
-        else:
-            run = install_run_archive(archive, config, root=root)
-        ensure_extra_metrics(run, k=iwae_k, data=full)
-        packed = pack_run(run.path)
+        (scratch / "job.json").write_text(json.dumps({"config": config, "iwae_k": iwae_k, "data_dir": data_dir}))
+        if archive is not None:
+            (scratch / "in.tar.gz").write_bytes(archive)
+        log = scratch / "log.txt"
+        with open(log, "wb") as fh:
+            code = subprocess.call([sys.executable, "-m", "vae_mnist.parallel", str(scratch)], stdout=fh,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        if code != 0:
+            lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+            last = lines[-1].strip() if lines else "no output"
+            raise RuntimeError(f"{name}: the training process exited with status {code}: {last[:300]}")
+        packed = (scratch / "out.tar.gz").read_bytes()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return {"name": config.name(), "archive": packed, "seconds": time.perf_counter() - t0,
+    return {"name": name, "archive": packed, "seconds": time.perf_counter() - t0,
             "worker": f"{socket.gethostname()}:{os.getpid()}", "trained": archive is None}
+
+
+def _die_with_parent() -> None:  # pragma: no cover (runs in the child between fork and exec)
+    """Linux: the child gets SIGKILL when the worker process that started it dies."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def _task_main(scratch: Path) -> None:
+    """The child process of :func:`execute_job`: ``scratch/job.json`` in, ``scratch/out.tar.gz`` out."""
+    import json
+
+    from .data import load_dataset
+    from .evaluation import ensure_extra_metrics
+    from .runs import get_run, install_run_archive, pack_run
+
+    spec = json.loads((scratch / "job.json").read_text())
+    config = RunConfig.from_dict(spec["config"])
+    data_dir = spec.get("data_dir")
+    root = scratch / "runs"
+    full = load_dataset(config.dataset, data_dir if config.dataset == "mnist" else None)
+    if (scratch / "in.tar.gz").is_file():
+        run = install_run_archive((scratch / "in.tar.gz").read_bytes(), config, root=root)
+    else:
+        run = get_run(config, data=full, root=root, progress=None)
+    ensure_extra_metrics(run, k=spec.get("iwae_k"), data=full)
+    tmp = scratch / "out.tar.gz.part"
+    tmp.write_bytes(pack_run(run.path))
+    os.replace(tmp, scratch / "out.tar.gz")
 
 
 # --------------------------------------------------------------------------------------
@@ -183,7 +228,9 @@ def _dashboard_address():
         import bokeh  # noqa: F401  (the dashboard needs it; without it there is no link to show)
     except ImportError:
         return None
-    return ":0"
+    with socket.socket() as s:  # a free port (Dask's default, 8787, may be taken: it would warn)
+        s.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{s.getsockname()[1]}"
 
 
 def connect_timeout() -> float:
@@ -352,3 +399,9 @@ def _submit_and_collect(client, jobs, root, data_dir, retries, outcomes, done_co
 
 def failed(outcomes: Sequence[Outcome]) -> List[Outcome]:
     return [o for o in outcomes if o.status == "failed"]
+
+
+if __name__ == "__main__":  # the child process of execute_job
+    import sys
+
+    _task_main(Path(sys.argv[1]))
