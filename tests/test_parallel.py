@@ -18,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+import distributed  # noqa: F401  (its config defaults must exist before dask.config.set below)
 import numpy as np
 import pytest
 

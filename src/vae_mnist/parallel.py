@@ -273,7 +273,8 @@ def open_client(workers: int = DEFAULT_WORKERS, scheduler: Optional[str] = None,
             client.close()
         return
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=_dashboard_address(), silence_logs=logging.ERROR,
+                           dashboard_address=_dashboard_address(), worker_dashboard_address=None,
+                           silence_logs=logging.ERROR,
                            env=local_cluster_env(workers))
     try:
         client = Client(cluster)
