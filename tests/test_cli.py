@@ -13,8 +13,7 @@ TINY = ["--epochs", "1", "--batch-size", "100", "--train-subset", "500", "--test
 
 
 def cli(*args, env=None, tmp_cache=None):
-    e = dict(os.environ)
-    e["VAE_MNIST_DATA_DIR"] = str(support.DATA_DIR)
+    e = support.data_env()
     if tmp_cache is not None:
         e["VAE_MNIST_CACHE_DIR"] = str(tmp_cache)
     e.update(env or {})

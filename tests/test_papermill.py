@@ -20,7 +20,8 @@ TINY = dict(latent_dim=3, epochs=1, batch_size=100, train_subset=500, test_subse
 def private_cache(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("VAE_MNIST_CACHE_DIR", str(cache))
-    monkeypatch.setenv("VAE_MNIST_DATA_DIR", str(DATA_DIR))
+    if DATA_DIR is not None:
+        monkeypatch.setenv("VAE_MNIST_DATA_DIR", str(DATA_DIR))
     return cache
 
 
