@@ -49,7 +49,7 @@ def build_smoke_book(root: Path, env: dict, log: Path) -> tuple:
 
 @pytest.fixture(scope="session")
 def smoke_book(tmp_path_factory) -> SmokeBook:
-    from vae_mnist.build import copy_book
+    from vae_mnist.book import copy_book
 
     base = tmp_path_factory.mktemp("smoke-book")
     root = copy_book(base / "root", ROOT)

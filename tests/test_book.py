@@ -93,7 +93,8 @@ def test_every_chapter_is_in_the_html(smoke_book_html):
 
 
 def test_every_run_page_is_in_the_html(smoke_book, smoke_book_html):
-    from vae_mnist.build import book_runs, page_name, run_title
+    from vae_mnist.profiles import book_runs
+from vae_mnist.pages import page_name, run_title
 
     configs = book_runs("smoke", 1)
     assert {c.latent_dim for c in configs} >= {2, 10, 20}
@@ -162,7 +163,7 @@ def test_rebuild_with_nothing_changed_retrains_nothing_and_is_quick(smoke_book, 
 
 
 def test_source_change_drops_the_execution_cache(tmp_path):
-    from vae_mnist.build import STAMP_FILE, invalidate_execution_cache
+    from vae_mnist.stamps import STAMP_FILE, invalidate_execution_cache
 
     build = tmp_path / "_build"
     (build / ".jupyter_cache").mkdir(parents=True)
@@ -178,7 +179,7 @@ def test_source_change_drops_the_execution_cache(tmp_path):
 
 
 def test_run_stamp_sees_package_template_and_parameters(tmp_path, monkeypatch):
-    from vae_mnist import build
+    from vae_mnist import stamps as build
 
     template = tmp_path / "run.md"
     template.write_text("a")
@@ -195,7 +196,7 @@ def test_run_stamp_sees_package_template_and_parameters(tmp_path, monkeypatch):
 
 def test_book_configs_full_profile_are_the_papers():
     from vae_mnist import RunConfig
-    from vae_mnist.build import book_config, book_runs
+    from vae_mnist.profiles import book_config, book_runs
 
     for z in (2, 10, 20):
         assert book_config(z, "full") == RunConfig(latent_dim=z)

@@ -27,7 +27,7 @@ def private_cache(tmp_path, monkeypatch):
 
 def test_template_runs_a_non_default_latent_size(tmp_path, private_cache):
     from vae_mnist import RunConfig
-    from vae_mnist.build import run_notebook
+    from vae_mnist.pages import run_notebook
     from vae_mnist.runs import run_path
 
     config = RunConfig(**TINY)

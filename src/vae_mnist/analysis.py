@@ -1,72 +1,22 @@
-"""Beyond the paper: which extra runs the book trains, and the tables built from their metrics.
+"""Beyond the paper: the metrics the build adds to the book's runs, and the tables built from them.
 
-The paper trains z = 2, 10 and 20 with a Bernoulli decoder on MNIST. The chapters under
-``book/beyond/`` add
-
-* a latent-size sweep (:data:`SWEEP_LATENTS`), each point an ordinary run (and a run page);
-* the same z = 20 model with a Gaussian decoder (:func:`decoder_configs`);
-* Fashion-MNIST at z = 2 (:func:`fashion_config`);
-* the importance-weighted bound and posterior diagnostics of each (:func:`ensure_book_metrics`).
+Which runs the chapters under ``book/beyond/`` add (the latent-size sweep, the Gaussian decoder,
+Fashion-MNIST) is decided in :mod:`vae_mnist.profiles`; this module adds the importance-weighted
+bound and posterior diagnostics to their ``metrics.json`` (:func:`ensure_book_metrics`) and turns
+finished runs into rows of numbers.
 
 Everything here is plain Python over :class:`~vae_mnist.runs.Run` objects: tables are lists of
-dicts (one per row), so chapters render them with :func:`vae_mnist.build.markdown_table` and
+dicts (one per row), so chapters render them with :func:`vae_mnist.tables.markdown_table` and
 tests check them without pandas.
 """
 from __future__ import annotations
 
 import math
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
-from .build import book_config, current_profile, current_seeds, headline_configs, mean_sd
-from .build import unique_configs as _unique
 from .config import RunConfig
-
-#: Latent sizes of the sweep chapter (the paper's three plus 5 and 50).
-SWEEP_LATENTS = (2, 5, 10, 20, 50)
-
-#: k of the importance-weighted bound per build profile (the smoke build only checks the plumbing).
-IWAE_K = {"full": 1000, "smoke": 50}
-
-#: Latent size of the decoder-likelihood comparison and of the Fashion-MNIST run.
-DECODER_LATENT = 20
-FASHION_LATENT = 2
-
-
-def iwae_k(profile: Optional[str] = None) -> int:
-    """The number of importance samples the book uses under ``profile``."""
-    return IWAE_K[current_profile(profile)]
-
-
-def sweep_configs(profile: Optional[str] = None, seed: int = 0) -> List[RunConfig]:
-    """One Bernoulli MNIST run per latent size of :data:`SWEEP_LATENTS`."""
-    return [book_config(z, profile, seed=seed) for z in SWEEP_LATENTS]
-
-
-def decoder_configs(profile: Optional[str] = None) -> Dict[str, RunConfig]:
-    """The z = 20 model with each decoder likelihood."""
-    return {lik: book_config(DECODER_LATENT, profile, likelihood=lik) for lik in ("bernoulli", "gaussian")}
-
-
-def fashion_config(profile: Optional[str] = None) -> RunConfig:
-    """The Fashion-MNIST run (z = 2, Bernoulli decoder, the paper's training settings)."""
-    return book_config(FASHION_LATENT, profile, dataset="fashion-mnist")
-
-
-def beyond_configs(profile: Optional[str] = None) -> List[RunConfig]:
-    """The runs the beyond-the-paper chapters add to the book (each gets a run page)."""
-    return _unique(sweep_configs(profile) + list(decoder_configs(profile).values()) + [fashion_config(profile)])
-
-
-def iwae_configs(profile: Optional[str] = None, seeds: Optional[int] = None) -> List[RunConfig]:
-    """The runs whose IWAE bound the book computes (with k = :func:`iwae_k`).
-
-    The sweep, the Gaussian decoder and Fashion-MNIST (seed 0), and, when the build trains
-    several seeds, every seed of the headline models (so the seed table can show its spread).
-    """
-    configs = beyond_configs(profile)
-    if current_seeds(seeds) > 1:
-        configs += headline_configs(profile, seeds)
-    return _unique(configs)
+from .profiles import iwae_configs, iwae_k_for
+from .tables import mean_sd
 
 
 def ensure_book_metrics(configs: Sequence[RunConfig], profile: Optional[str] = None,
@@ -81,9 +31,9 @@ def ensure_book_metrics(configs: Sequence[RunConfig], profile: Optional[str] = N
     from .runs import get_run
 
     with_iwae = set(iwae_configs(profile, seeds))
-    k = iwae_k(profile)
     datasets = {}
     for config in configs:
+        k = iwae_k_for(config, profile)
         run = get_run(config, data_dir=data_dir, progress=None)
         m = run.metrics
         wants_iwae = config in with_iwae and m.get("iwae_k") != k
@@ -142,24 +92,6 @@ def seed_spread_table(runs, keys: Sequence[str] = ("neg_elbo", "reconstruction",
     return table
 
 
-def format_spread(mean, sd, digits: int = 2) -> str:
-    """``"m"`` (one seed), ``"m ± sd"`` (several) or an em dash (not computed)."""
-    if mean is None:
-        return "—"
-    if sd is None or (isinstance(sd, float) and math.isnan(sd)):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
-
-
-def fmt(value, digits: int = 2) -> str:
-    """A number for a table cell; an em dash when it was not computed."""
-    if value is None:
-        return "—"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:.{digits}f}"
-
-
 def pixel_statistics(model, x, seed: int = 0) -> dict:
     """Reconstruction errors of ``model`` on ``x`` through the posterior mean (no sampling).
 
@@ -179,6 +111,4 @@ def pixel_statistics(model, x, seed: int = 0) -> dict:
     return out
 
 
-__all__ = ["SWEEP_LATENTS", "IWAE_K", "iwae_k", "sweep_configs", "decoder_configs", "fashion_config",
-           "beyond_configs", "iwae_configs", "ensure_book_metrics", "run_row", "sweep_table",
-           "seed_spread_table", "format_spread", "fmt", "pixel_statistics"]
+__all__ = ["ensure_book_metrics", "run_row", "sweep_table", "seed_spread_table", "pixel_statistics"]

@@ -77,6 +77,11 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default="bernoulli",
                    help="decoder likelihood (default bernoulli, as the Keras example the paper follows)")
     p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist", help="data set (default mnist)")
+    p.add_argument("--binarize", choices=["none", "dynamic"], default="none",
+                   help="none: grey levels (default, the paper); dynamic: Bernoulli-resampled binary training "
+                        "images, binary test set (Burda et al. 2016)")
+    p.add_argument("--reconstruction", choices=["sum", "mean"], default="sum",
+                   help="reconstruction term summed over pixels (default, the ELBO) or averaged (early Keras example)")
     p.add_argument("--train-subset", type=_positive_int, default=None, help="use only the first N training images")
     p.add_argument("--test-subset", type=_positive_int, default=None, help="use only the first N test images")
     p.add_argument("--data-dir", type=_existing_dir, default=None,
@@ -88,6 +93,7 @@ def config_from_args(args):
 
     return RunConfig(latent_dim=args.latent_dim, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                      learning_rate=args.learning_rate, likelihood=args.likelihood, dataset=args.dataset,
+                     binarize=args.binarize, reconstruction=args.reconstruction,
                      train_subset=args.train_subset, test_subset=args.test_subset)
 
 
@@ -189,7 +195,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .build import run_notebook
+    from .pages import run_notebook
 
     config = config_from_args(args)
     out = run_notebook(config, output_dir=args.output_dir, data_dir=args.data_dir, force=args.force)
@@ -222,7 +228,7 @@ def _env_choice(name: str, choices, default: str) -> str:
 
 
 def cmd_book(args) -> int:
-    from .build import build_book
+    from .book import build_book
 
     # Environment variables are read here, inside main()'s error handling (never while building the parser).
     profile = args.profile or _env_choice("VAE_MNIST_PROFILE", ("full", "smoke"), "full")

@@ -11,6 +11,13 @@ from .errors import ConfigError
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 DATASETS = ("mnist", "fashion-mnist")
+#: ``none``: grey levels in [0, 1] (the paper); ``dynamic``: every training image re-drawn as
+#: Bernoulli(pixel intensity) each time it is used, the test set binarized once with a fixed seed
+#: (Burda et al. 2016).
+BINARIZATIONS = ("none", "dynamic")
+#: How the reconstruction term is reduced over the 784 pixels during training: ``sum`` (the ELBO)
+#: or ``mean`` (early versions of the Keras example: the KL term weighs 784 times too much).
+RECONSTRUCTIONS = ("sum", "mean")
 
 
 def _positive_int(name: str, value, allow_none: bool = False) -> Optional[int]:
@@ -72,6 +79,8 @@ class RunConfig:
     hidden_dim: int = 512
     likelihood: str = "bernoulli"
     dataset: str = "mnist"
+    binarize: str = "none"
+    reconstruction: str = "sum"
     train_subset: Optional[int] = None
     test_subset: Optional[int] = None
 
@@ -95,6 +104,11 @@ class RunConfig:
             raise ConfigError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, got {self.likelihood!r}")
         if self.dataset not in DATASETS:
             raise ConfigError(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
+        if self.binarize not in BINARIZATIONS:
+            raise ConfigError(f"binarize must be one of {', '.join(BINARIZATIONS)}, got {self.binarize!r}")
+        if self.reconstruction not in RECONSTRUCTIONS:
+            raise ConfigError(f"reconstruction must be one of {', '.join(RECONSTRUCTIONS)}, "
+                              f"got {self.reconstruction!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -115,9 +129,17 @@ class RunConfig:
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
     def name(self) -> str:
-        """A readable run-folder name, e.g. ``mnist-bernoulli-z20-e50-b128-s0-<key>``."""
+        """A readable run-folder name, e.g. ``mnist-bernoulli-z20-e50-b128-s0-<key>``.
+
+        Options left at the paper's setting are not named (``-bin`` marks dynamic binarization,
+        ``-recmean`` the per-pixel mean reconstruction term).
+        """
         parts = [self.dataset, self.likelihood, f"z{self.latent_dim}", f"e{self.epochs}",
                  f"b{self.batch_size}", f"s{self.seed}"]
+        if self.binarize != "none":
+            parts.append("bin" if self.binarize == "dynamic" else f"bin{self.binarize}")
+        if self.reconstruction != "sum":
+            parts.append(f"rec{self.reconstruction}")
         if self.train_subset or self.test_subset:
             parts.append(f"sub{self.train_subset or 'all'}-{self.test_subset or 'all'}")
         return "-".join(parts) + "-" + self.key()

@@ -50,6 +50,9 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     source: str
+    #: ``none`` (grey levels) or ``dynamic`` (test set binarized once; training images stay grey
+    #: and the training loop re-draws them as Bernoulli samples every time it uses them).
+    binarize: str = "none"
 
     @property
     def class_names(self):
@@ -60,7 +63,35 @@ class Dataset:
         tr = slice(None) if train is None else slice(0, train)
         te = slice(None) if test is None else slice(0, test)
         return Dataset(self.name, self.x_train[tr], self.y_train[tr], self.x_test[te],
-                       self.y_test[te], self.source)
+                       self.y_test[te], self.source, self.binarize)
+
+    def binarized(self, scheme: str = "dynamic") -> "Dataset":
+        """This data set for a run with binarization ``scheme``.
+
+        ``dynamic``: the test images become binary once, each pixel 1 with probability equal to
+        its intensity, drawn with the fixed seed :data:`TEST_BINARIZATION_SEED` over the whole
+        test set (so every model, and every test subset, is scored on the same binary images).
+        The training images stay grey: the training loop draws new binary versions every epoch.
+        """
+        if scheme == "none" or scheme == self.binarize:
+            return self
+        if scheme != "dynamic" or self.binarize != "none":
+            raise DataError(f"cannot binarize a {self.binarize!r} data set with {scheme!r}")
+        return dataclasses.replace(self, x_test=binarize_test_images(self.x_test), binarize=scheme)
+
+
+#: Seed of the one fixed binarization of the test set (the same binary test images for every run).
+TEST_BINARIZATION_SEED = 20160501
+
+
+def binarize_test_images(x: np.ndarray, seed: int = TEST_BINARIZATION_SEED) -> np.ndarray:
+    """``x`` (intensities in [0, 1]) as binary images: each pixel 1 with probability its intensity.
+
+    The uniform draws depend only on ``seed`` and the position of a pixel in ``x``, so the first
+    N images come out the same whether or not the rest are binarized with them.
+    """
+    u = np.random.default_rng(seed).random(x.shape, dtype=np.float32)
+    return (u < x).astype("float32")
 
 
 def checksums(dataset: str = "mnist") -> dict:
@@ -180,6 +211,14 @@ def load_mnist(data_dir=None) -> Dataset:
     return load_dataset("mnist", data_dir)
 
 
+def data_for(config, data: Dataset) -> Dataset:
+    """``data`` (the whole data set) as a run of ``config`` sees it: binarized as the run asks,
+    then cut to the configuration's subsets."""
+    if data.name != config.dataset:
+        raise DataError(f"a {config.dataset} run cannot use the {data.name} data set")
+    return data.binarized(config.binarize).subset(config.train_subset, config.test_subset)
+
+
 def load_data_for(config, data_dir=None) -> Dataset:
-    """The data set of a run configuration, cut to its ``train_subset``/``test_subset``."""
-    return load_dataset(config.dataset, data_dir).subset(config.train_subset, config.test_subset)
+    """The data a run of ``config`` (a :class:`~vae_mnist.config.RunConfig`) trains and is scored on."""
+    return data_for(config, load_dataset(config.dataset, data_dir))

@@ -287,7 +287,9 @@ def ensure_extra_metrics(run, k: int = 1000, data=None, progress=None) -> dict:
 
         data = load_data_for(run.config)
     else:
-        data = data.subset(run.config.train_subset, run.config.test_subset)
+        from .data import data_for
+
+        data = data_for(run.config, data)
     x = data.x_test
     model = run.model
     if need_diag:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Iterator, List, NamedTuple, Optional, Union
 
 from .config import RunConfig
-from .data import load_data_for  # noqa: F401  (re-exported: chapters import it from here)
+from .data import data_for, load_data_for  # noqa: F401  (chapters import load_data_for from here too)
 from .errors import ConfigError, DamagedRunError, VaeMnistError
 from .leftovers import OWNER_FILE, remove_leftovers, write_owner
 
@@ -512,7 +512,7 @@ def get_run(config: RunConfig, data_dir=None, force: bool = False, progress=prin
         if data is None:
             data = load_data_for(config, data_dir)
         else:
-            data = data.subset(config.train_subset, config.test_subset)
+            data = data_for(config, data)
         return _train_into(config, data, final, say)
 
 

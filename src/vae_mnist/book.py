@@ -1,0 +1,100 @@
+"""The HTML book: train what the cache lacks, execute the run pages, run the strict Sphinx build.
+
+``vae-mnist book`` (and ``make book``) call :func:`build_book`; the tests copy the book's sources
+with :func:`copy_book` and build it in a temporary folder.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import List
+
+from .pages import RUNS_DIR, book_root, page_name, prune_run_pages, run_notebook
+from .profiles import ENV_PROFILE, ENV_SEEDS, book_runs, current_profile, current_seeds
+from .stamps import invalidate_execution_cache, source_hash, write_stamp
+
+
+def _jupyter_book_command() -> List[str]:
+    exe = Path(sys.executable).parent / "jupyter-book"
+    if exe.is_file():
+        return [str(exe)]
+    found = shutil.which("jupyter-book")
+    if found:
+        return [found]
+    return [sys.executable, "-m", "jupyter_book.cli.main"]
+
+
+def build_book(profile: str = "full", seeds: int = 1, root=None, data_dir=None, progress=print) -> int:
+    """Train what the cache lacks, execute the run pages, build ``<root>/_build/html``.
+
+    Returns the exit code of ``jupyter-book build`` (non-zero on any warning or cell error).
+    """
+    say = progress or (lambda s: None)
+    t_start = time.perf_counter()
+    # The package's hash is taken once, before anything runs: a source edited during the build
+    # makes the next build redo what this one did, never the other way round.
+    src_hash = source_hash()
+    profile = current_profile(profile)
+    seeds = current_seeds(seeds)
+    root = book_root(root)
+    os.environ[ENV_PROFILE] = profile  # chapters read these through book_config()/current_seeds()
+    os.environ[ENV_SEEDS] = str(seeds)
+    from .runs import cache_dir, get_run
+
+    configs = book_runs(profile, seeds)
+    say(f"book build: profile {profile}, {seeds} seed(s), {len(configs)} runs, run cache {cache_dir()}")
+
+    # (a) train or load every run, with progress on the terminal
+    for i, config in enumerate(configs, 1):
+        say(f"[{i}/{len(configs)}] {config.name()}")
+        get_run(config, data_dir=data_dir, progress=say)
+    # (a') what metrics.json lacks: the IWAE bound (vae_mnist.analysis.iwae_configs) and the
+    # posterior diagnostics of every run; nothing is recomputed on a rebuild.
+    from .analysis import ensure_book_metrics
+
+    t_eval = time.perf_counter()
+    ensure_book_metrics(configs, profile, seeds, data_dir=data_dir, progress=say)
+    say(f"evaluation (IWAE bounds, active units) {time.perf_counter() - t_eval:.0f}s")
+    t_train = time.perf_counter()
+
+    # (b) execute the run pages
+    runs_dir = root / RUNS_DIR
+    prune_run_pages(runs_dir, [page_name(c) for c in configs], say)
+    for config in configs:
+        run_notebook(config, runs_dir, data_dir=data_dir, root=root, profile=profile, book_run=True, progress=say,
+                     src_hash=src_hash)
+    t_pages = time.perf_counter()
+
+    # (c) the execution cache cannot see the package: stamp it
+    stamp = {"src": src_hash, "profile": profile, "seeds": seeds}
+    invalidate_execution_cache(root, stamp, say)
+    write_stamp(root, stamp)  # what is cached from here on was executed with this package and profile
+
+    # (d) the HTML build, strict
+    cmd = _jupyter_book_command() + ["build", str(root), "-n", "-W", "--keep-going"]
+    say("$ " + " ".join(cmd))
+    env = dict(os.environ)
+    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    env.pop("MPLBACKEND", None)  # an inherited "Agg" would turn the chapters' figures into text
+    code = subprocess.call(cmd, cwd=str(root), env=env)
+    t_end = time.perf_counter()
+    say(f"book build {'finished' if code == 0 else 'FAILED (exit %d)' % code} in {t_end - t_start:.0f}s "
+        f"(runs {t_train - t_start:.0f}s, run pages {t_pages - t_train:.0f}s, HTML {t_end - t_pages:.0f}s); "
+        f"open {root / '_build' / 'html' / 'index.html'}")
+    return code
+
+
+def copy_book(dest, root=None) -> Path:
+    """Copy the book's sources (``_config.yml``, ``_toc.yml``, ``book/`` without executed runs) to ``dest``."""
+    src = book_root(root)
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(src / name, dest / name)
+    ignore = shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints", "_build", "__pycache__", ".jupyter_cache")
+    shutil.copytree(src / "book", dest / "book", ignore=ignore, dirs_exist_ok=True)
+    return dest

@@ -1,0 +1,229 @@
+"""Run pages: the run template executed with papermill for one configuration.
+
+:func:`run_notebook` trains the configuration (or loads it from the run cache), executes
+``book/templates/run.md`` for it into ``book/runs/<run name>.ipynb`` and turns papermill's injected
+parameters into a readable table. A page is re-executed only when its stamp changed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Iterable, Optional
+
+from .config import RunConfig
+from .errors import ConfigError, VaeMnistError
+from .profiles import ENV_PROFILE, current_profile
+from .stamps import read_stamp, run_stamp
+
+TEMPLATE = Path("book") / "templates" / "run.md"
+RUNS_DIR = Path("book") / "runs"
+
+
+def page_name(config: RunConfig) -> str:
+    """File stem of a run page: the run's folder name in the cache."""
+    return config.name()
+
+
+def run_title(config: RunConfig) -> str:
+    """A readable one-line title for a run page."""
+    data = "MNIST" if config.dataset == "mnist" else "Fashion-MNIST"
+    parts = [f"{data}", f"{config.likelihood} decoder", f"{config.epochs} epoch" + ("s" if config.epochs != 1 else ""),
+             f"seed {config.seed}"]
+    if config.binarize != "none":
+        parts.append(f"{config.binarize} binarization")
+    if config.reconstruction != "sum":
+        parts.append(f"reconstruction term: {config.reconstruction} over pixels")
+    if config.train_subset or config.test_subset:
+        parts.append(f"subset {config.train_subset or 'all'}/{config.test_subset or 'all'}")
+    return f"Run: z = {config.latent_dim} ({', '.join(parts)})"
+
+
+def book_root(root=None) -> Path:
+    """The folder holding ``_config.yml``, ``_toc.yml`` and ``book/``."""
+    if root is not None:
+        return Path(root).resolve()
+    from .runs import project_root
+
+    proj = project_root()
+    if proj is not None and (proj / "_config.yml").is_file():
+        return proj
+    cwd = Path.cwd()
+    if (cwd / "_config.yml").is_file() and (cwd / "book").is_dir():
+        return cwd
+    raise VaeMnistError("cannot find the book (a folder with _config.yml and book/); pass --root")
+
+
+def template_path(root=None) -> Path:
+    path = book_root(root) / TEMPLATE
+    if not path.is_file():
+        raise VaeMnistError(f"run template {path} not found")
+    return path
+
+
+def notebook_parameters(config: RunConfig, data_dir=None) -> dict:
+    params = config.to_dict()
+    if data_dir is not None:
+        params["data_dir"] = str(data_dir)
+    return params
+
+
+def _parameters_markdown(config: RunConfig, data_dir=None) -> str:
+    defaults = RunConfig()
+    lines = ["## Parameters of this run", "",
+             "The values papermill injected into this page (defaults are the paper's settings):", "",
+             "| parameter | value | paper default |", "|---|---|---|"]
+    for key, value in config.to_dict().items():
+        default = getattr(defaults, key)
+        shown = "all" if value is None and key.endswith("_subset") else value
+        shown_default = "all" if default is None and key.endswith("_subset") else default
+        mark = f"**{shown}**" if value != default else f"{shown}"
+        lines.append(f"| `{key}` | {mark} | {shown_default} |")
+    if data_dir is not None:
+        lines.append(f"| `data_dir` | `{data_dir}` | (environment) |")
+    lines += ["", f"Run folder in the cache: `{config.name()}`. Values in bold differ from the paper.", "",
+              "Rerun this configuration (or change any value) with",
+              "```bash",
+              _cli_command(config),
+              "```"]
+    return "\n".join(lines)
+
+
+def _cli_command(config: RunConfig) -> str:
+    defaults = RunConfig()
+    parts = ["vae-mnist run"]
+    for key, value in config.to_dict().items():
+        if value != getattr(defaults, key) or key == "latent_dim":
+            parts.append(f"--{key.replace('_', '-')} {value}")
+    return " ".join(parts)
+
+
+def postprocess_run_page(nb, config: RunConfig, data_dir=None, stamp: Optional[str] = None,
+                         book_run: bool = False):
+    """Turn papermill's raw ``injected-parameters`` cell into a readable parameters block.
+
+    The defaults cell (tag ``parameters``) and the injected cell are hidden from the page
+    (tag ``remove-cell``); a markdown table of the run's parameters takes their place, and the
+    page's title names the run. The stamp goes into the notebook's metadata.
+    """
+    import nbformat
+
+    cells = []
+    inserted = False
+    for cell in nb.cells:
+        tags = list(cell.get("metadata", {}).get("tags", []))
+        if cell.cell_type == "markdown" and not cells and cell.source.lstrip().startswith("# "):
+            rest = cell.source.lstrip().split("\n", 1)
+            cell.source = f"# {run_title(config)}\n" + (rest[1] if len(rest) > 1 else "")
+        if "parameters" in tags or "injected-parameters" in tags:
+            if "remove-cell" not in tags:
+                tags.append("remove-cell")
+            cell.metadata["tags"] = tags
+            cells.append(cell)
+            if "injected-parameters" in tags and not inserted:
+                cells.append(nbformat.v4.new_markdown_cell(_parameters_markdown(config, data_dir)))
+                inserted = True
+            continue
+        cells.append(cell)
+    if not inserted:  # no parameters injected (all defaults): still show the block after the defaults
+        for i, cell in enumerate(cells):
+            if "parameters" in cell.get("metadata", {}).get("tags", []):
+                cells.insert(i + 1, nbformat.v4.new_markdown_cell(_parameters_markdown(config, data_dir)))
+                break
+    nb.cells = cells
+    for cell in nb.cells:  # nbformat >= 4.5 wants ids on new cells
+        if "id" not in cell:
+            cell["id"] = hashlib.sha1(cell.source.encode()).hexdigest()[:12]
+    pm = nb.metadata.get("papermill")
+    if pm is not None and not isinstance(pm.get("input_path"), (str, type(None))):
+        pm["input_path"] = str(TEMPLATE)  # papermill stores an in-memory input notebook whole
+    nb.metadata["vae_mnist"] = {"stamp": stamp, "config": config.to_dict(), "name": config.name(),
+                                "book_run": bool(book_run)}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def run_notebook(config: RunConfig, output_dir=None, data_dir=None, force: bool = False, *,
+                 root=None, profile: Optional[str] = None, book_run: bool = False,
+                 progress=print, src_hash: Optional[str] = None) -> Path:
+    """Execute the run template for ``config`` with papermill into ``<output_dir>/<name>.ipynb``.
+
+    The run is trained first (or loaded from the run cache) in this process, so training
+    progress shows on the terminal; the notebook then loads it. Re-execution is skipped when
+    the existing page carries the same stamp (template + package sources + parameters +
+    profile), unless ``force`` (which also retrains).
+    """
+    import jupytext
+    import papermill
+
+    from .runs import get_run
+
+    say = progress or (lambda s: None)
+    if not isinstance(config, RunConfig):
+        raise ConfigError(f"expected a RunConfig, got {type(config).__name__}")
+    template = template_path(root)
+    out_dir = Path(output_dir) if output_dir is not None else book_root(root) / RUNS_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"{page_name(config)}.ipynb"
+    params = notebook_parameters(config, data_dir)
+    stamp = run_stamp(template, params, profile, src_hash)
+    if not force and out.is_file() and read_stamp(out) == stamp:
+        say(f"run page up to date: {out}")
+        return out
+    get_run(config, data_dir=data_dir, force=force, progress=say)
+    say(f"executing run page {out.name} ...")
+    t0 = time.perf_counter()
+    nb = jupytext.read(template)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    tmp = out.with_name(f".{out.stem}.tmp.ipynb")
+    env_profile = os.environ.get(ENV_PROFILE)
+    env_backend = os.environ.pop("MPLBACKEND", None)  # the kernel must pick its inline backend
+    try:
+        os.environ[ENV_PROFILE] = current_profile(profile)
+        executed = papermill.execute_notebook(nb, str(tmp), parameters=params, kernel_name="python3",
+                                              progress_bar=False, cwd=str(out_dir),
+                                              # the kernel's start-up notice ("running over TCP
+                                              # without encryption") is noise, not a result
+                                              extra_arguments=["--IPKernelApp.log_level=ERROR"])
+    except Exception as exc:
+        tmp.unlink(missing_ok=True)
+        err = getattr(exc, "ename", None)
+        if err == "ConfigError":
+            raise ConfigError(str(getattr(exc, "evalue", exc))) from None
+        raise
+    finally:
+        if env_backend is not None:
+            os.environ["MPLBACKEND"] = env_backend
+        if env_profile is None:
+            os.environ.pop(ENV_PROFILE, None)
+        else:
+            os.environ[ENV_PROFILE] = env_profile
+    import nbformat
+
+    executed = postprocess_run_page(executed, config, data_dir, stamp, book_run)
+    nbformat.write(executed, str(tmp))
+    os.replace(tmp, out)
+    say(f"run page written: {out} ({time.perf_counter() - t0:.0f}s)")
+    return out
+
+
+def prune_run_pages(runs_dir: Path, keep: Iterable[str], say=print) -> None:
+    """Remove run pages that an earlier book build wrote but the current book no longer shows.
+
+    Pages written by ``vae-mnist run`` (not marked ``book_run``) are the reader's own and stay.
+    """
+    keep = set(keep)
+    if not runs_dir.is_dir():
+        return
+    for page in sorted(runs_dir.glob("*.ipynb")):
+        if page.stem in keep or page.name.startswith("."):
+            continue
+        try:
+            meta = json.loads(page.read_text()).get("metadata", {}).get("vae_mnist", {})
+        except (OSError, ValueError):
+            continue
+        if meta.get("book_run"):
+            say(f"removing run page of an earlier book build: {page.name}")
+            page.unlink()
