@@ -593,3 +593,22 @@ def test_test_helpers_find_data_without_shared(monkeypatch, tmp_path):
     folder = support.copy_mnist_files(tmp_path / "mnist")
     d = load_dataset("mnist", folder)  # passes the package's SHA-256 checks
     np.testing.assert_array_equal(d.y_test, support.mnist().y_test)
+
+
+def test_half_written_run_pages_of_dead_processes_are_removed(tmp_path):
+    from vae_mnist.pages import remove_stale_pages
+
+    dead_pid = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                                  text=True).stdout)
+    dead = tmp_path / f".mnist-a.tmp-{dead_pid}.ipynb"
+    live = tmp_path / f".mnist-b.tmp-{os.getpid()}.ipynb"
+    old_unowned = tmp_path / ".mnist-c.tmp.ipynb"   # the name older versions used: no PID, judged by age
+    new_unowned = tmp_path / ".mnist-d.tmp.ipynb"
+    page = tmp_path / "mnist-e.ipynb"
+    for p in (dead, live, old_unowned, new_unowned, page):
+        p.write_text("{}")
+    two_hours_ago = time.time() - 7200
+    os.utime(old_unowned, (two_hours_ago, two_hours_ago))
+    removed = remove_stale_pages(tmp_path)
+    assert sorted(removed) == sorted([dead, old_unowned])
+    assert live.exists() and new_unowned.exists() and page.exists()
