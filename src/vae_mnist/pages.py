@@ -190,7 +190,7 @@ def run_notebook(config: RunConfig, output_dir=None, data_dir=None, force: bool 
                                               # the kernel's start-up notice ("running over TCP
                                               # without encryption") is noise, not a result
                                               extra_arguments=["--IPKernelApp.log_level=ERROR"])
-    except Exception as exc:
+    except BaseException as exc:  # Ctrl-C and SIGTERM too: no half-written page is kept
         tmp.unlink(missing_ok=True)
         err = getattr(exc, "ename", None)
         if err == "ConfigError":
