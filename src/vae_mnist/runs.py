@@ -18,6 +18,11 @@ A run is a folder ``<cache>/<config.name()>/`` holding ``model.keras`` (Keras na
   ``fcntl.flock`` on ``<cache>/.<name>.lock``), so two processes asking for the same configuration
   train it once: the second waits, then loads the finished run. ``update_metrics`` is a
   read-modify-write under the same lock. A finished run is replaced only with ``force=True``.
+
+For parallel work: :func:`run_lock` and :func:`check_run` let a scheduler skip what is done;
+a worker on another machine trains with ``get_run(config, root=<its own folder>)`` and ships
+``pack_run(run.path)`` (bytes); :func:`install_run_archive` (or :func:`install_run` for a folder)
+puts it into the cache atomically under the lock (the first finished copy wins).
 """
 from __future__ import annotations
 
