@@ -65,5 +65,5 @@ def copy_mnist_files(folder: Path) -> Path:
     arrays = {"x_train": np.rint(d.x_train * 255).reshape(-1, 28, 28), "y_train": d.y_train,
               "x_test": np.rint(d.x_test * 255).reshape(-1, 28, 28), "y_test": d.y_test}
     for key, stem in FILES.items():
-        (folder / f"{stem}.gz").write_bytes(gzip.compress(idx_bytes(arrays[key])))
+        (folder / f"{stem}.gz").write_bytes(gzip.compress(idx_bytes(arrays[key]), compresslevel=1))
     return folder
