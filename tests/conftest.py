@@ -7,7 +7,6 @@ same command a reader uses (``vae-mnist book``). Tests that need the built HTML 
 from __future__ import annotations
 
 import dataclasses
-import os
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from support import DATA_DIR, data_env  # noqa: E402  (the data as the package finds it: env var, else Keras)
+from support import DATA_DIR, data_env  # noqa: E402,F401  (the data as the package finds it: env var, else Keras)
 
 
 @dataclasses.dataclass

@@ -5,7 +5,6 @@ test here (or in test_cli.py / test_data.py / test_papermill.py, named in the ta
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import json
