@@ -611,3 +611,14 @@ def test_half_written_run_pages_of_dead_processes_are_removed(tmp_path):
     removed = remove_stale_pages(tmp_path)
     assert sorted(removed) == sorted([dead, old_unowned])
     assert live.exists() and new_unowned.exists() and page.exists()
+
+
+def test_a_run_damaged_after_its_first_use_in_this_process_is_still_caught(cache):
+    config = RunConfig(**TINY)
+    first = runs.get_run(config, progress=None, data=support.mnist(), root=cache)  # fully checked, remembered
+    assert runs.check_run(first.path) is None
+    _damage(first.path / "model.keras", "flipped")
+    said = []
+    runs.get_run(config, progress=said.append, data=support.mnist(), root=cache)
+    assert any(" is damaged (model.keras: " in s for s in said), said
+    assert any(s.startswith("epoch   1/1") for s in said)
