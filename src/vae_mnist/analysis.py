@@ -111,4 +111,38 @@ def pixel_statistics(model, x, seed: int = 0) -> dict:
     return out
 
 
-__all__ = ["ensure_book_metrics", "run_row", "sweep_table", "seed_spread_table", "pixel_statistics"]
+# --------------------------------------------------------------------------------------
+# Against published numbers (the binarized runs; the published rows live in vae_mnist.literature)
+# --------------------------------------------------------------------------------------
+def convergence(history: dict, key: str = "test_loss", last: int = 10) -> dict:
+    """How much ``history[key]`` (a per-epoch loss, lower is better) still fell at the end of training.
+
+    Returns the final value, the fall over the last ``last`` epochs (positive: still improving),
+    the fall in the final epoch, the mean fall per epoch over the last ``last`` epochs, the best
+    value and its epoch (1-based), and the number of epochs. With fewer than ``last + 1`` epochs
+    the window is the whole run.
+    """
+    values = [float(v) for v in history[key]]
+    if not values:
+        raise ValueError(f"history has no {key!r} values")
+    window = min(last, len(values) - 1)
+    fall = values[-1 - window] - values[-1] if window > 0 else 0.0
+    best = min(range(len(values)), key=values.__getitem__)
+    return {"final": values[-1], "epochs": len(values), "window": window, "fall_window": fall,
+            "fall_per_epoch": fall / window if window > 0 else 0.0,
+            "fall_last_epoch": values[-2] - values[-1] if len(values) > 1 else 0.0,
+            "best": values[best], "best_epoch": best + 1}
+
+
+def literature_row(run) -> dict:
+    """One of this book's binarized runs as a row of the comparison with published numbers."""
+    row = run_row(run)
+    c = run.config
+    row.update(network=f"784–{c.hidden_dim}–{c.latent_dim}, decoder mirrored (ReLU)",
+               objective="VAE (ELBO, one sample)", passes=c.epochs, batch_size=c.batch_size,
+               binarize=c.binarize, train_size=run.metrics.get("train_size"))
+    return row
+
+
+__all__ = ["ensure_book_metrics", "run_row", "sweep_table", "seed_spread_table", "pixel_statistics",
+           "convergence", "literature_row"]
