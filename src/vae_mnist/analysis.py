@@ -118,18 +118,21 @@ def convergence(history: dict, key: str = "test_loss", last: int = 10) -> dict:
     """How much ``history[key]`` (a per-epoch loss, lower is better) still fell at the end of training.
 
     Returns the final value, the fall over the last ``last`` epochs (positive: still improving),
-    the fall in the final epoch, the mean fall per epoch over the last ``last`` epochs, the best
-    value and its epoch (1-based), and the number of epochs. With fewer than ``last + 1`` epochs
-    the window is the whole run.
+    the same for the ``last`` epochs before those (``None`` when the run is too short), the fall
+    in the final epoch, the mean fall per epoch over the last ``last`` epochs, the best value and
+    its epoch (1-based), and the number of epochs. With fewer than ``last + 1`` epochs the window
+    is the whole run.
     """
     values = [float(v) for v in history[key]]
     if not values:
         raise ValueError(f"history has no {key!r} values")
     window = min(last, len(values) - 1)
     fall = values[-1 - window] - values[-1] if window > 0 else 0.0
+    previous = (values[-1 - 2 * window] - values[-1 - window]
+                if window > 0 and len(values) > 2 * window else None)
     best = min(range(len(values)), key=values.__getitem__)
     return {"final": values[-1], "epochs": len(values), "window": window, "fall_window": fall,
-            "fall_per_epoch": fall / window if window > 0 else 0.0,
+            "fall_previous_window": previous, "fall_per_epoch": fall / window if window > 0 else 0.0,
             "fall_last_epoch": values[-2] - values[-1] if len(values) > 1 else 0.0,
             "best": values[best], "best_epoch": best + 1}
 
