@@ -86,6 +86,23 @@ def test_convergence_measures_the_fall_at_the_end_of_training():
     assert one["window"] == 0 and one["fall_window"] == 0.0 and one["fall_previous_window"] is None
 
 
+def test_the_convergence_sentence_follows_the_curve():
+    from vae_mnist.analysis import convergence_sentence
+
+    # still falling, more slowly, with a noisy last epoch (the lowest value one epoch before the end)
+    losses = [100.0 - 10 * (1 - 0.95 ** e) for e in range(50)]
+    losses[-1] += 0.5 * (losses[-12] - losses[-1]) / 10 + 0.2
+    text = convergence_sentence({"test_loss": losses}, 50, gap=5.0, reference_passes=3280)
+    assert "still fell by" in text and "are not converged" in text and "the fall is slowing" in text
+    assert "lowest value came at epoch 49" in text and "3,280 passes" in text
+    c = convergence({"test_loss": losses})
+    assert f"would take {5.0 / c['fall_per_epoch']:.0f} more epochs" in text
+    flat = convergence_sentence({"test_loss": [10.0] * 30 + [9.0] + [9.5] * 19}, 20, gap=3.0)
+    assert "did not fall" in flat and "stopped improving" in flat and "would take" not in flat
+    one = convergence_sentence({"test_loss": [240.0]}, 50, full_epochs=50)
+    assert one.startswith("This build trained 1 epoch") and one.endswith("the full build trains 50.")
+
+
 # --------------------------------------------------------------------------------------
 # The binarized runs from the command line and through papermill
 # --------------------------------------------------------------------------------------
