@@ -32,6 +32,8 @@ def test_the_chapters_are_read():
                     "book/beyond/decoder.md", "book/templates/run.md"):
         assert chapter in files
     assert len(UNITS) > 300  # sentences, headings and table cells of the whole book
+    # the choices chapter's table: one "what the paper says" cell per point, each checked as a claim
+    assert sum(u.paper_cell for u in UNITS if u.path == "book/choices.md") >= 14
 
 
 def test_every_sentence_about_the_paper_is_in_the_list():
