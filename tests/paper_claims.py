@@ -13,7 +13,8 @@ Used by ``tests/test_prose_paper.py``. Three rules, each readable on its own:
    paper leaves something out). An entry has at least one of them.
 3. **Quotes next to the paper are the paper's words.** In any unit that names the paper, every
    double-quoted phrase must occur verbatim in the paper's text (unless the entry lists it under
-   ``not_the_papers``, for a quote from another source in the same sentence). Cells of a table
+   ``not_the_papers``, for a quote from another source in the same sentence). A sentence in which
+   "the paper" is another work (Burda et al.'s, say) is listed with ``other_work`` naming it. Cells of a table
    column headed "... the paper says" are claims too, listed as "<first cell of the row>: <cell>"
    (a cell "nothing" needs ``absent`` words).
 
@@ -228,6 +229,7 @@ class Entry:
     quotes: List[str]
     absent: List[str]
     not_the_papers: List[str]
+    other_work: str = ""   # "the paper" here means another work (named), not the reproduced paper
 
     @property
     def key(self):
@@ -237,7 +239,8 @@ class Entry:
 def load_allowlist(path: Path = ALLOWLIST) -> List[Entry]:
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     return [Entry(file=e["file"], sentence=e["sentence"], quotes=list(e.get("quotes", [])),
-                  absent=list(e.get("absent", [])), not_the_papers=list(e.get("not_the_papers", [])))
+                  absent=list(e.get("absent", [])), not_the_papers=list(e.get("not_the_papers", [])),
+                  other_work=e.get("other_work", ""))
             for e in data.get("claim", [])]
 
 
@@ -276,7 +279,7 @@ def stale_entries(units: Iterable[Unit], entries: Iterable[Entry]) -> List[Entry
 
 
 def entries_without_evidence(entries: Iterable[Entry]) -> List[Entry]:
-    return [e for e in entries if not e.quotes and not e.absent]
+    return [e for e in entries if not e.quotes and not e.absent and not e.other_work]
 
 
 def evidence_problems(entries: Iterable[Entry], text: str) -> List[str]:
@@ -301,12 +304,12 @@ def quoted_phrases(text: str) -> List[str]:
 
 def misquotes(units: Iterable[Unit], entries: Iterable[Entry], text: str) -> List[str]:
     """Double-quoted phrases in units that name the paper, which the paper does not contain."""
-    others = {}
+    others, elsewhere = {}, {e.key for e in entries if e.other_work}
     for e in entries:
         others.setdefault(e.key, set()).update(normalise(q) for q in e.not_the_papers)
     problems = []
     for u in units:
-        if not u.names_paper:
+        if not u.names_paper or (u.path, u.text) in elsewhere:
             continue
         allowed = others.get((u.path, u.text), set())
         for q in quoted_phrases(u.text):

@@ -7,6 +7,7 @@ are skipped, saying so, only where neither exists. The sentence-versus-list chec
 """
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 from pathlib import Path
 
@@ -166,3 +167,16 @@ def test_a_changed_sentence_leaves_a_stale_entry(chapter):
     units = pc.prose_units(chapter, chapter.parent.parent)
     entry = _entry("The paper shows its samples in figures 5, 6 and 8.", quotes=["figures 5, 6 and 7"])
     assert pc.stale_entries(units, [entry]) == [entry]
+
+
+def test_another_works_paper_is_listed_by_name_not_checked_against_ours(chapter):
+    chapter.write_text("The code released with the paper holds 400 images out (\"validation set\").\n")
+    units = pc.prose_units(chapter, chapter.parent.parent)
+    entry = pc.Entry(file="book/samples.md", sentence=units[0].text, quotes=[], absent=[], not_the_papers=[],
+                     other_work="Burda et al. (2016)")
+    assert pc.unlisted_claims(units, [entry]) == []
+    assert pc.entries_without_evidence([entry]) == []
+    assert pc.misquotes(units, [entry], pc.normalise(PAPER)) == []
+    unnamed = dataclasses.replace(entry, other_work="")
+    assert pc.entries_without_evidence([unnamed]) == [unnamed]
+    assert len(pc.misquotes(units, [unnamed], pc.normalise(PAPER))) == 1
