@@ -179,7 +179,7 @@ def cmd_list(args) -> int:
     """Every run of the cache, one line each; a damaged one is reported (and moved aside), the rest go on."""
     from .runs import cache_dir, scan_runs
 
-    entries = scan_runs()
+    entries = scan_runs(say=lambda s: print(s, file=sys.stderr))
     if not any(e.run is not None for e in entries):
         print(f"no finished runs in {cache_dir()}")
     for e in entries:
