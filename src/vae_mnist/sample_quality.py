@@ -44,7 +44,7 @@ def entropy_nats(counts) -> float:
     """Entropy (nats) of the distribution given by non-negative ``counts``."""
     p = np.asarray(counts, dtype="float64")
     p = p[p > 0] / p.sum()
-    return float(-(p * np.log(p)).sum())
+    return float(-(p * np.log(p)).sum()) + 0.0  # + 0.0: one class gives 0.0, not -0.0
 
 
 def confusion_matrix(y_true, y_pred, n_classes: int = 10) -> np.ndarray:
