@@ -3,11 +3,13 @@
 The chapters use it as a measuring instrument (:mod:`vae_mnist.sample_quality`): how clearly a
 decoded sample is some digit, whether a reconstruction keeps the class of its image. It is a
 Keras MLP (784 -> 256 ReLU -> 10 softmax), seeded, trained for a few epochs on the training set
-of its data set (the smoke profile's subset in the smoke profile) and cached in the run cache
-beside the runs, in a folder ``classifier-<dataset>-<key>/`` holding ``classifier.keras`` and
-``classifier.json`` (its settings and test accuracy). The folder is written under a temporary
-name and renamed into place when complete, so a failed or interrupted training leaves nothing
-that looks finished. It is not a run: :func:`vae_mnist.runs.list_runs` does not list it.
+of its data set (the smoke profile's subset in the smoke profile) and cached in the run cache,
+in ``<cache>/.classifiers/classifier-<dataset>-<key>/`` holding ``classifier.keras`` and
+``classifier.json`` (its settings and test accuracy). The leading dot keeps the folder out of the
+run scan (:func:`vae_mnist.runs.scan_runs`), which would take it for a damaged run. The folder is
+written under a temporary name and renamed into place when complete, so a failed or interrupted
+training leaves nothing that looks finished (temporaries of killed processes are removed on the
+next start, :mod:`vae_mnist.leftovers`).
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import numpy as np
 
 from .profiles import PROFILES, current_profile
 
+SUBDIR = ".classifiers"
 MODEL_FILE = "classifier.keras"
 INFO_FILE = "classifier.json"  # written last: marks the folder complete
 
@@ -112,7 +115,7 @@ def is_finished(path) -> bool:
 def classifier_path(config: ClassifierConfig, root=None) -> Path:
     from .runs import cache_dir
 
-    return Path(root or cache_dir()) / config.name()
+    return Path(root or cache_dir()) / SUBDIR / config.name()
 
 
 def build_classifier(hidden_dim: int = 256, seed: int = 0, n_classes: int = 10, input_dim: int = 784):
@@ -151,8 +154,12 @@ def _train_into(config: ClassifierConfig, data, final: Path, say) -> Classifier:
 
     from . import __version__
 
+    from .leftovers import OWNER_FILE, remove_leftovers, write_owner
+
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(final.parent, ".tmp-*", say)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
+    write_owner(tmp)
     try:
         say(f"training the {config.dataset} classifier ({config.epochs} epochs on {len(data.x_train):,} images)")
         t0 = time.perf_counter()
@@ -174,7 +181,11 @@ def _train_into(config: ClassifierConfig, data, final: Path, say) -> Classifier:
                 "test_accuracy": accuracy, "train_seconds": seconds, "data_source": data.source}
         model.save(tmp / MODEL_FILE)
         (tmp / INFO_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-        if final.exists():  # an unfinished leftover (a finished one is loaded, never retrained)
+        (tmp / OWNER_FILE).unlink()
+        if is_finished(final):  # another process finished the same classifier meanwhile: keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+            return Classifier(final)
+        if final.exists():  # an unfinished folder (a finished one is loaded, never retrained)
             shutil.rmtree(final)
         os.replace(tmp, final)
     except BaseException:
