@@ -156,3 +156,11 @@ def test_quality_metrics_are_stored_once(small, mnist_data, tmp_path, monkeypatc
     # a second call reads metrics.json and computes nothing
     monkeypatch.setattr(sq, "prior_sample_measures", lambda *a, **k: pytest.fail("recomputed"))
     assert sq.ensure_quality_metrics(run, clf, data=mnist_data) == run.metrics
+
+
+def test_random_pairs_have_different_labels_and_are_reproducible():
+    y = np.array([0, 0, 0, 1, 2])
+    a, b = sq.random_pairs(y, 50, seed=3)
+    assert len(a) == len(b) == 50 and np.all(y[a] != y[b])
+    a2, b2 = sq.random_pairs(y, 50, seed=3)
+    assert np.array_equal(a, a2) and np.array_equal(b, b2)

@@ -174,6 +174,19 @@ def knn_measures(model, x_train, y_train, x_test, y_test, k: int = KNN_K, top: i
             "confused_pairs": [list(p) for p in confused_pairs(c, top)]}
 
 
+def random_pairs(y, n: int = 1000, seed: int = 0):
+    """Indices ``(a, b)`` of ``n`` random pairs of items with different labels ``y`` (seeded, with replacement)."""
+    y = np.asarray(y)
+    rng = np.random.default_rng(seed)
+    a, b = [], []
+    while len(a) < n:
+        i, j = rng.integers(len(y), size=(2, 4 * n))
+        keep = y[i] != y[j]
+        a.extend(i[keep].tolist())
+        b.extend(j[keep].tolist())
+    return np.array(a[:n]), np.array(b[:n])
+
+
 def walk_measures(model, classifier, x_a, x_b, steps: int = 10) -> dict:
     """Classes along the straight walks of ``analysis_figures.interpolation_codes`` between pairs.
 
@@ -259,5 +272,5 @@ def quality_metrics(run, data=None) -> dict:
 
 
 __all__ = ["prior_codes", "entropy_nats", "confusion_matrix", "confused_pairs", "knn_predict", "kl_split",
-           "prior_sample_measures", "reconstruction_measures", "knn_measures", "walk_measures",
+           "prior_sample_measures", "reconstruction_measures", "knn_measures", "random_pairs", "walk_measures",
            "ensure_quality_metrics", "ensure_book_quality_metrics", "quality_metrics"]
