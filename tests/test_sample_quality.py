@@ -146,7 +146,8 @@ def test_quality_metrics_are_stored_once(small, mnist_data, tmp_path, monkeypatc
     assert cm["classifier"] == clf.key
     assert cm["prior"]["n"] == sq.N_PRIOR_SAMPLES and sum(cm["prior"]["class_counts"]) == sq.N_PRIOR_SAMPLES
     assert 0 <= cm["prior"]["class_entropy"] <= math.log(10) + 1e-12
-    assert 0.1 <= cm["prior"]["mean_confidence"] <= 1
+    assert 0.1 <= cm["prior"]["mean_confidence"] <= 1 and 0 <= cm["prior"]["unsure_share"] <= 1
+    assert cm["version"] == sq.MEASURES_VERSION
     assert cm["reconstruction"]["n"] == 300 and 0 <= cm["reconstruction"]["keeps_class"] <= 1
     knn = cm["knn"]
     assert knn["n_train"] == 1000 and np.array(knn["confusion"]).sum() == 300

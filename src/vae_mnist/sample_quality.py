@@ -26,6 +26,11 @@ N_PRIOR_SAMPLES = 10_000
 #: Seed of the prior codes (the same numpy convention as ``figures.prior_sample_images``, so the
 #: 100 samples of the paper's figures are the first 100 of the ones measured here).
 PRIOR_SEED = 0
+#: Bump when what :func:`ensure_quality_metrics` stores changes: stored measures of another
+#: version are recomputed.
+MEASURES_VERSION = 2
+#: A prior sample is "not clearly any digit" when no class gets this probability.
+UNSURE = 0.5
 #: Neighbours of the k-NN classifier on latent codes.
 KNN_K = 10
 #: Seed of the posterior samples of the KL split.
@@ -132,7 +137,8 @@ def prior_sample_measures(model, classifier, n: int = N_PRIOR_SAMPLES, seed: int
     """Classifier measures of ``n`` prior samples (decoder means) of ``model``.
 
     ``mean_confidence``: mean over samples of the largest class probability; ``class_counts``:
-    how many samples the classifier puts in each class; ``class_entropy``: entropy of that
+    how many samples the classifier puts in each class; ``unsure_share``: share of samples whose
+    largest class probability is below :data:`UNSURE`; ``class_entropy``: entropy of that
     distribution in nats (at most ``log 10``); ``effective_classes``: exp(entropy).
     """
     from .evaluation import decode
@@ -141,6 +147,7 @@ def prior_sample_measures(model, classifier, n: int = N_PRIOR_SAMPLES, seed: int
     counts = np.bincount(probs.argmax(axis=1), minlength=probs.shape[1])
     h = entropy_nats(counts)
     return {"n": int(n), "seed": int(seed), "mean_confidence": float(probs.max(axis=1).mean()),
+            "unsure_share": float(np.mean(probs.max(axis=1) < UNSURE)),
             "class_counts": [int(c) for c in counts], "class_entropy": h,
             "max_entropy": math.log(probs.shape[1]), "effective_classes": math.exp(h)}
 
@@ -212,7 +219,8 @@ def walk_measures(model, classifier, x_a, x_b, steps: int = 10) -> dict:
 # --------------------------------------------------------------------------------------
 def quality_metrics_missing(metrics: dict, classifier_key: str) -> bool:
     cm = metrics.get("classifier_measures") or {}
-    return cm.get("classifier") != classifier_key or "kl_split" not in metrics
+    return (cm.get("classifier") != classifier_key or cm.get("version") != MEASURES_VERSION
+            or "kl_split" not in metrics)
 
 
 def ensure_quality_metrics(run, classifier, data=None, progress=None) -> dict:
@@ -235,7 +243,8 @@ def ensure_quality_metrics(run, classifier, data=None, progress=None) -> dict:
     model = run.model
     if progress is not None:
         progress(f"{run.path.name}: classifier measures and KL split")
-    measures = {"classifier": classifier.key, "classifier_test_accuracy": classifier.test_accuracy,
+    measures = {"classifier": classifier.key, "version": MEASURES_VERSION,
+                "classifier_test_accuracy": classifier.test_accuracy,
                 "prior": prior_sample_measures(model, classifier),
                 "reconstruction": reconstruction_measures(model, classifier, data.x_test, data.y_test)}
     if model.latent_dim == 2:
