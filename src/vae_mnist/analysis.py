@@ -112,6 +112,77 @@ def pixel_statistics(model, x, seed: int = 0) -> dict:
 
 
 # --------------------------------------------------------------------------------------
+# How well a few seeds pin down a standard deviation
+# --------------------------------------------------------------------------------------
+def chi2_cdf(x: float, dof: int) -> float:
+    """P(X <= x) for X ~ chi-square with ``dof`` degrees of freedom (regularized lower gamma P(dof/2, x/2)).
+
+    Series for x/2 < a + 1, continued fraction (Lentz) otherwise (Numerical Recipes, 6.2).
+    """
+    if x <= 0:
+        return 0.0
+    a, t = 0.5 * dof, 0.5 * x
+    log_front = a * math.log(t) - t - math.lgamma(a)
+    if t < a + 1:
+        term = total = 1.0 / a
+        n = a
+        while abs(term) > 1e-16 * abs(total):
+            n += 1
+            term *= t / n
+            total += term
+        return min(1.0, math.exp(log_front) * total)
+    tiny = 1e-300
+    b = t + 1 - a
+    c, d = 1 / tiny, 1 / b
+    h = d
+    for i in range(1, 1000):
+        an = -i * (i - a)
+        b += 2
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1 / d
+        h *= d * c
+        if abs(d * c - 1) < 1e-16:
+            break
+    return max(0.0, 1.0 - math.exp(log_front) * h)
+
+
+def chi2_quantile(p: float, dof: int) -> float:
+    """The ``p`` quantile of chi-square with ``dof`` degrees of freedom (bisection on :func:`chi2_cdf`).
+
+    For 2 degrees of freedom the chi-square is exponential with mean 2: the quantile is -2 ln(1 - p).
+    """
+    if not 0 < p < 1:
+        raise ValueError(f"p must lie strictly between 0 and 1, got {p}")
+    lo, hi = 0.0, max(1.0, float(dof))
+    while chi2_cdf(hi, dof) < p:
+        hi *= 2
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if chi2_cdf(mid, dof) < p:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def sd_interval_factors(n: int, level: float = 0.95):
+    """Factors (lower, upper) such that [lower * s, upper * s] is the ``level`` interval for sigma.
+
+    For n values from a normal distribution with sample sd s, (n - 1) s^2 / sigma^2 is chi-square
+    with n - 1 degrees of freedom, so sigma lies in s * sqrt((n - 1) / q_hi) .. s * sqrt((n - 1) / q_lo)
+    with q_lo, q_hi the (1 - level)/2 and (1 + level)/2 quantiles.
+    """
+    if n < 2:
+        raise ValueError("a standard deviation needs at least 2 values")
+    dof = n - 1
+    alpha = 1 - level
+    return (math.sqrt(dof / chi2_quantile(1 - alpha / 2, dof)), math.sqrt(dof / chi2_quantile(alpha / 2, dof)))
+
+
+# --------------------------------------------------------------------------------------
 # Against published numbers (the binarized runs; the published rows live in vae_mnist.literature)
 # --------------------------------------------------------------------------------------
 def convergence(history: dict, key: str = "test_loss", last: int = 10) -> dict:
@@ -187,4 +258,5 @@ def literature_row(run) -> dict:
 
 
 __all__ = ["ensure_book_metrics", "run_row", "sweep_table", "seed_spread_table", "pixel_statistics",
-           "convergence", "convergence_sentence", "literature_row"]
+           "chi2_cdf", "chi2_quantile", "sd_interval_factors", "convergence", "convergence_sentence",
+           "literature_row"]

@@ -75,6 +75,13 @@ def build_book(profile: str = "full", seeds: int = 1, root=None, data_dir=None, 
         t_eval = time.perf_counter()
         ensure_book_metrics(configs, profile, seeds, data_dir=data_dir, progress=say)
         say(f"evaluation (IWAE bounds, active units) {time.perf_counter() - t_eval:.0f}s")
+    # (a'') one small classifier per data set (cached like a run) and the numbers the chapters'
+    # sentences rest on: classifier measures of samples and reconstructions, k-NN of 2-D codes, KL split
+    from .sample_quality import ensure_book_quality_metrics
+
+    t_quality = time.perf_counter()
+    ensure_book_quality_metrics(configs, profile, data_dir=data_dir, progress=say)
+    say(f"classifiers and classifier measures {time.perf_counter() - t_quality:.0f}s")
     t_train = time.perf_counter()
 
     # (b) execute the run pages
