@@ -41,6 +41,39 @@ def run_title(config: RunConfig) -> str:
     return f"Run: z = {config.latent_dim} ({', '.join(parts)})"
 
 
+#: The files of a run folder that a run page offers for download, with what each holds.
+RUN_DOWNLOADS = (
+    ("model.keras", "the trained model (Keras native format; load it as below)"),
+    ("config.json", "the run's configuration (vae_mnist.RunConfig)"),
+    ("metrics.json", "its test-set numbers"),
+    ("history.json", "its losses per epoch"),
+)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB" if n >= 1e3 else f"{n} B"
+
+
+def run_downloads_markdown(run_dir, page_dir=None) -> str:
+    """A table of download links to a run's files, for its run page (MyST Markdown).
+
+    Each link is Sphinx's ``{download}`` role with the file's path relative to the page's folder
+    (``page_dir``, default the working directory, which papermill sets to the page's folder):
+    Sphinx copies each file into the built book's ``_downloads/``, so the links work from disk and
+    on a static host, and a file that is missing fails the strict build.
+    """
+    run_dir = Path(run_dir).resolve()
+    page_dir = Path(page_dir if page_dir is not None else os.getcwd()).resolve()
+    rows = ["| file | what it holds | size |", "|---|---|---|"]
+    for name, what in RUN_DOWNLOADS:
+        path = run_dir / name
+        if not path.is_file():
+            raise VaeMnistError(f"run {run_dir.name} has no {name}")
+        rel = Path(os.path.relpath(path, page_dir)).as_posix()
+        rows.append(f"| {{download}}`{name} <{rel}>` | {what} | {_size(path.stat().st_size)} |")
+    return "\n".join(rows)
+
+
 def book_root(root=None) -> Path:
     """The folder holding ``_config.yml``, ``_toc.yml`` and ``book/``."""
     if root is not None:
