@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from .pages import RUNS_DIR, book_root, page_name, prune_run_pages, run_notebook
+from .pages import KERNEL_LOG_ARGS, KERNEL_NAME, RUNS_DIR, book_root, page_name, prune_run_pages, run_notebook
 from .profiles import ENV_PROFILE, ENV_SEEDS, book_runs, current_profile, current_seeds
 from .stamps import invalidate_execution_cache, source_hash, write_stamp
 
@@ -33,16 +33,12 @@ def _jupyter_book_command() -> List[str]:
 # --------------------------------------------------------------------------------------
 # A quiet terminal: the build's own progress and real warnings, not two known notices
 # --------------------------------------------------------------------------------------
-#: What the build's kernels are started with, as papermill's run pages are (vae_mnist.pages):
-#: ipykernel's application log (its start-up notices, e.g. "Kernel is running over TCP without
-#: encryption", which every local kernel prints) at ERROR. The code in the chapters is unaffected:
-#: its warnings and stderr are cell outputs, shown in the book (execute: stderr_output: show).
-KERNEL_LOG_ARGS = ["--IPKernelApp.log_level=ERROR"]
-KERNEL_NAME = "python3"
-
-
 def quiet_kernel_path(root: Path) -> Optional[Path]:
-    """A private ``JUPYTER_PATH`` folder with the ``python3`` kernelspec plus :data:`KERNEL_LOG_ARGS`.
+    """A private ``JUPYTER_PATH`` folder with the ``python3`` kernelspec plus ``KERNEL_LOG_ARGS``.
+
+    Those arguments (vae_mnist.pages) start ipykernel's application log at ERROR, which drops its
+    start-up notice "Kernel is running over TCP without encryption"; the chapters' own warnings
+    and stderr are cell outputs, shown in the book (execute: stderr_output: show).
 
     jupyter-book's execution of the chapters (MyST-NB through jupyter-cache and nbclient) offers
     no kernel arguments; a kernelspec of the same name earlier on ``JUPYTER_PATH`` is the one

@@ -178,6 +178,29 @@ def postprocess_run_page(nb, config: RunConfig, data_dir=None, stamp: Optional[s
     return nb
 
 
+#: Kernel arguments for a quiet terminal: ipykernel's application log (its start-up notices, e.g.
+#: "Kernel is running over TCP without encryption", which every local kernel prints) at ERROR.
+#: The notebook's own warnings and stderr are cell outputs and unaffected.
+KERNEL_LOG_ARGS = ["--IPKernelApp.log_level=ERROR"]
+KERNEL_NAME = "python3"
+
+
+def kernel_log_arguments() -> list:
+    """:data:`KERNEL_LOG_ARGS`, unless the ``python3`` kernelspec passes them already.
+
+    The book build puts its own copy of the kernelspec, with these arguments, first on
+    ``JUPYTER_PATH`` (vae_mnist.book.quiet_kernel_path); a chapter that runs papermill inherits
+    it, and traitlets refuses an option given twice.
+    """
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        argv = KernelSpecManager().get_kernel_spec(KERNEL_NAME).argv
+    except Exception:  # no such kernelspec: papermill reports that itself
+        return list(KERNEL_LOG_ARGS)
+    return [a for a in KERNEL_LOG_ARGS if a not in argv]
+
+
 def run_notebook(config: RunConfig, output_dir=None, data_dir=None, force: bool = False, *,
                  root=None, profile: Optional[str] = None, book_run: bool = False,
                  progress=print, src_hash: Optional[str] = None) -> Path:
@@ -217,9 +240,7 @@ def run_notebook(config: RunConfig, output_dir=None, data_dir=None, force: bool 
         os.environ[ENV_PROFILE] = current_profile(profile)
         executed = papermill.execute_notebook(nb, str(tmp), parameters=params, kernel_name="python3",
                                               progress_bar=False, cwd=str(out_dir),
-                                              # the kernel's start-up notice ("running over TCP
-                                              # without encryption") is noise, not a result
-                                              extra_arguments=["--IPKernelApp.log_level=ERROR"])
+                                              extra_arguments=kernel_log_arguments())
     except Exception as exc:
         tmp.unlink(missing_ok=True)
         err = getattr(exc, "ename", None)
