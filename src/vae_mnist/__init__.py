@@ -43,3 +43,7 @@ _import_tensorflow_quietly()
 
 from .errors import VaeMnistError, ConfigError, DataError  # noqa: E402,F401
 from .config import RunConfig  # noqa: E402,F401
+
+# Registers the VAE class with Keras, so keras.models.load_model("model.keras") works after
+# `import vae_mnist` (Keras itself is already imported by TensorFlow above: no extra start-up time).
+from . import model as _model  # noqa: E402,F401

@@ -7,10 +7,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
-from .errors import ConfigError, VaeMnistError
+from .errors import ConfigError, Terminated, VaeMnistError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,6 +39,18 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    from .config import MAX_SEED
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED}, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED}, got {value}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -59,7 +72,7 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--latent-dim", "-z", type=_positive_int, default=20, help="latent size z (default 20)")
     p.add_argument("--epochs", type=_positive_int, default=50, help="training epochs (default 50)")
     p.add_argument("--batch-size", type=_positive_int, default=128, help="batch size (default 128)")
-    p.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed, 0 to 2**32-1 (default 0)")
     p.add_argument("--learning-rate", type=_positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")
     p.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default="bernoulli",
                    help="decoder likelihood (default bernoulli, as the Keras example the paper follows)")
@@ -117,20 +130,21 @@ def _progress(quiet_stdout: bool):
 
 
 def resolve_run(text: str):
-    """A run from a folder path or a run name in the cache."""
-    from .runs import Run, cache_dir, is_finished
+    """A run from a folder path or a run name in the cache, checked fully (the model loads).
+
+    A damaged run of the cache is moved aside and reported in one line naming the file.
+    """
+    from .runs import cache_dir, open_run
 
     for candidate in (Path(text).expanduser(), cache_dir() / text):
         if candidate.is_dir():
-            if not is_finished(candidate):
-                raise VaeMnistError(f"{candidate}: not a finished run (no metrics.json/model.keras)")
-            return Run(candidate)
+            return open_run(candidate, say=lambda s: print(s, file=sys.stderr))
     raise VaeMnistError(f"no run {text!r} (neither a folder nor a run name in {cache_dir()})")
 
 
 def cmd_evaluate(args) -> int:
+    from .data import load_data_for
     from .evaluation import negative_elbo
-    from .runs import load_data_for
 
     run = resolve_run(args.run)
     data = load_data_for(run.config, args.data_dir)
@@ -162,14 +176,21 @@ def cmd_sample(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from .runs import cache_dir, list_runs
+    """Every run of the cache, one line each; a damaged one is reported (and moved aside), the rest go on."""
+    from .runs import cache_dir, scan_runs
 
-    runs = list_runs()
-    if not runs:
+    entries = scan_runs()
+    if not any(e.run is not None for e in entries):
         print(f"no finished runs in {cache_dir()}")
-    for run in runs:
-        m = run.metrics
-        print(f"{run.path.name}  test -ELBO {m['test_neg_elbo']:.2f}")
+    for e in entries:
+        if e.run is None:
+            where = f"; moved aside to {e.moved_to.name}" if e.moved_to is not None else ""
+            print(f"{e.path.name}  DAMAGED ({e.problem.file}: {e.problem.reason}){where}")
+            continue
+        line = f"{e.path.name}  test -ELBO {e.run.metrics['test_neg_elbo']:.2f}"
+        if e.problem is not None:
+            line += f"  (stale: {e.problem.reason}; retrained when next used)"
+        print(line)
     return 0
 
 
@@ -182,10 +203,37 @@ def cmd_run(args) -> int:
     return 0
 
 
+def _env_positive_int(names, default: int) -> int:
+    """The first of the environment variables ``names`` that is set, as a positive integer (else ``default``)."""
+    for name in names:
+        raw = os.environ.get(name, "")
+        if raw.strip():
+            try:
+                value = int(raw.strip())
+            except ValueError:
+                raise ConfigError(f"{name} must be a positive integer, got {raw!r}") from None
+            if value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value}")
+            return value
+    return default
+
+
+def _env_choice(name: str, choices, default: str) -> str:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
 def cmd_book(args) -> int:
     from .book import build_book
 
-    return build_book(profile=args.profile, seeds=args.seeds, root=args.root)
+    # Environment variables are read here, inside main()'s error handling (never while building the parser).
+    profile = args.profile or _env_choice("VAE_MNIST_PROFILE", ("full", "smoke"), "full")
+    seeds = args.seeds or _env_positive_int(("VAE_MNIST_SEEDS", "SEEDS"), 1)
+    return build_book(profile=profile, seeds=seeds, root=args.root)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -211,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="a grid of images sampled from the prior")
     p.add_argument("run", help="a run folder, or a run name in the cache")
     p.add_argument("--n", type=_positive_int, default=100, help="number of samples (default 100)")
-    p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("-o", "--output", default="samples.png")
     p.set_defaults(func=cmd_sample)
 
@@ -225,22 +273,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("book", help="train what is missing, execute the run pages and build the HTML book")
-    p.add_argument("--profile", choices=["full", "smoke"], default=os.environ.get("VAE_MNIST_PROFILE", "full"))
-    p.add_argument("--seeds", type=_positive_int, default=int(os.environ.get("SEEDS", "1") or 1),
-                   help="seeds per headline model (default 1)")
+    p.add_argument("--profile", choices=["full", "smoke"], default=None,
+                   help="full (the paper's settings) or smoke (tiny); default $VAE_MNIST_PROFILE, else full")
+    p.add_argument("--seeds", type=_positive_int, default=None,
+                   help="seeds per headline model (default $VAE_MNIST_SEEDS, else $SEEDS, else 1)")
     p.add_argument("--root", default=None, help="book root (default: the project)")
     p.set_defaults(func=cmd_book)
     return parser
 
 
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # SIGTERM (kill, a CI timeout, a cluster's scheduler) unwinds like Ctrl-C: temporary folders are
+    # removed by the code that made them, and the exit status is 128 + 15.
+    previous = None
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread (main() called from a worker thread)
+        pass
     try:
         return args.func(args)
     except (VaeMnistError, ConfigError) as exc:
         print(f"vae-mnist: error: {exc}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("vae-mnist: terminated by SIGTERM (nothing half-finished was kept in the run cache)", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("vae-mnist: interrupted (nothing half-finished was kept in the run cache)", file=sys.stderr)
         return 130
@@ -251,6 +314,9 @@ def main(argv=None) -> int:
         print(f"vae-mnist: error: {type(exc).__name__}: {first} (set VAE_MNIST_DEBUG=1 for the traceback)",
               file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

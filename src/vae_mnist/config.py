@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import numbers
 from typing import Optional
 
 from .errors import ConfigError
@@ -40,6 +41,28 @@ def _positive_int(name: str, value, allow_none: bool = False) -> Optional[int]:
     return value
 
 
+MAX_SEED = 2**32 - 1  # Keras and TensorFlow seeds are unsigned 32-bit
+
+
+def _seed(value) -> int:
+    """An integer in 0..2**32-1; ``"7"`` and ``7.0`` are accepted, ``1.5``, ``True`` and ``-1`` are not."""
+    seed = value
+    if isinstance(seed, str):
+        try:
+            seed = int(seed.strip())
+        except ValueError:
+            seed = None
+    elif isinstance(seed, float):
+        seed = int(seed) if seed.is_integer() else None
+    elif isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        seed = None
+    else:
+        seed = int(seed)
+    if seed is None or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"seed must be an integer from 0 to {MAX_SEED}, got {value!r}")
+    return seed
+
+
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
     """Everything that determines a trained model. Defaults are the paper's.
@@ -69,14 +92,7 @@ class RunConfig:
         set_("hidden_dim", _positive_int("hidden_dim", self.hidden_dim))
         set_("train_subset", _positive_int("train_subset", self.train_subset, allow_none=True))
         set_("test_subset", _positive_int("test_subset", self.test_subset, allow_none=True))
-        seed = self.seed
-        try:
-            seed = int(seed) if not isinstance(seed, bool) else None
-        except (TypeError, ValueError):
-            seed = None
-        if seed is None or seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
-        set_("seed", seed)
+        set_("seed", _seed(self.seed))
         try:
             lr = float(self.learning_rate)
         except (TypeError, ValueError):
@@ -127,3 +143,41 @@ class RunConfig:
         if self.train_subset or self.test_subset:
             parts.append(f"sub{self.train_subset or 'all'}-{self.test_subset or 'all'}")
         return "-".join(parts) + "-" + self.key()
+
+
+#: Names the run template takes besides the RunConfig fields.
+NOTEBOOK_EXTRAS = ("data_dir",)
+
+
+def notebook_config(namespace: dict, extras=NOTEBOOK_EXTRAS) -> RunConfig:
+    """The :class:`RunConfig` of a papermill-executed page, from its global names.
+
+    Called by the run template right after its ``parameters`` cell (and the cell papermill injects
+    after it): every name the notebook defined so far must be a RunConfig field or one of
+    ``extras``, so a misspelt ``-p latent_dm 5`` stops the run with one line naming the unknown
+    parameter instead of quietly training the defaults. IPython's own names (``In``, ``Out``, ...),
+    names starting with ``_``, modules and functions are not parameters.
+    """
+    import difflib
+    import types
+
+    fields = [f.name for f in dataclasses.fields(RunConfig)]
+    allowed = fields + list(extras)
+    hidden = set()
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        if shell is not None:
+            hidden = set(shell.user_ns_hidden)
+    except ImportError:
+        pass
+    names = sorted(k for k, v in namespace.items() if not k.startswith("_") and k not in hidden
+                   and not isinstance(v, types.ModuleType) and not callable(v))
+    unknown = [k for k in names if k not in allowed]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], allowed, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"unknown parameter {unknown[0]!r}{hint}; the run template takes "
+                          f"{', '.join(allowed)}")
+    return RunConfig(**{k: namespace[k] for k in fields if k in namespace})
