@@ -56,10 +56,10 @@ def class_names_for(dataset: str) -> tuple:
 #: MIN_FONT_PT * DPI / 72 >= CAPTION_PX. Figures are drawn at most PAGE_WIDTH_IN wide.
 DPI = 100
 PAGE_WIDTH_PX = 672
-CAPTION_PX = 14.4
+CAPTION_PX = 16.0
 PAGE_WIDTH_IN = PAGE_WIDTH_PX / DPI
-MIN_FONT_PT = 11.0
-TITLE_FONT_PT = 12.0
+MIN_FONT_PT = 12.0
+TITLE_FONT_PT = 13.0
 
 
 def _new_figure(figsize) -> Figure:
