@@ -102,7 +102,7 @@ def test_every_chapter_is_in_the_html(smoke_book_html):
 
 def test_every_run_page_is_in_the_html(smoke_book, smoke_book_html):
     from vae_mnist.profiles import book_runs
-from vae_mnist.pages import page_name, run_title
+    from vae_mnist.pages import page_name, run_title
 
     configs = book_runs("smoke", 1)
     assert {c.latent_dim for c in configs} >= {2, 10, 20}
