@@ -410,6 +410,8 @@ def latent_size_curves_figure(histories, key: str = "test_loss", train_key: Opti
             lo, hi = min(later), max(later)
             pad = 0.06 * (hi - lo) + 1e-9
             ax.set_ylim(lo - pad, hi + pad)
+    else:
+        ax.set_xticks(range(1, n_epochs + 1))
     ax.set_xlabel("epoch" + (" (log scale)" if n_epochs > 2 else ""))
     ax.set_ylabel("negative ELBO (nats per image)")
     ax.grid(alpha=0.3)
