@@ -1,5 +1,6 @@
 # Two commands do all set-up on a fresh machine:
 #   make book   - create .venv, train what the run cache lacks, execute the run pages, build _build/html
+#                 (WORKERS=N training processes side by side; SEEDS=N seeds per headline model)
 #   make test   - create .venv and run the test suite (unit tests, CLI, a smoke build of the whole book)
 #
 # Data: VAE_MNIST_DATA_DIR if set; else ../shared/data/mnist when it exists; else Keras's download.
@@ -8,6 +9,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 SEEDS  ?= 1
+# WORKERS=N: training processes of the build's Dask cluster (empty: vae-mnist's default; 1: serial)
+WORKERS ?=
 DATA_DIR := $(or $(VAE_MNIST_DATA_DIR),$(wildcard $(CURDIR)/../shared/data/mnist))
 export VAE_MNIST_DATA_DIR := $(DATA_DIR)
 
@@ -24,7 +27,7 @@ $(VENV)/.installed: pyproject.toml
 
 book: venv
 	scripts/ensure-fashion.sh
-	$(BIN)/vae-mnist book --seeds $(SEEDS)
+	$(BIN)/vae-mnist book --seeds $(SEEDS) $(if $(WORKERS),--workers $(WORKERS))
 
 test: venv
 	scripts/ensure-browser.sh $(VENV)

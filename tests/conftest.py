@@ -7,7 +7,6 @@ same command a reader uses (``vae-mnist book``). Tests that need the built HTML 
 from __future__ import annotations
 
 import dataclasses
-import os
 import subprocess
 import sys
 import time
@@ -16,8 +15,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-_SHARED = ROOT.parent / "shared" / "data" / "mnist"
-DATA_DIR = Path(os.environ.get("VAE_MNIST_DATA_DIR") or _SHARED)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from support import DATA_DIR, data_env  # noqa: E402,F401  (the data as the package finds it: env var, else Keras)
 
 
 @dataclasses.dataclass
@@ -54,9 +53,8 @@ def smoke_book(tmp_path_factory) -> SmokeBook:
     base = tmp_path_factory.mktemp("smoke-book")
     root = copy_book(base / "root", ROOT)
     cache = base / "runs-cache"
-    env = dict(os.environ)
-    env.update(VAE_MNIST_CACHE_DIR=str(cache), VAE_MNIST_PROFILE="smoke", VAE_MNIST_DATA_DIR=str(DATA_DIR),
-               VAE_MNIST_SEEDS="1")
+    env = data_env()
+    env.update(VAE_MNIST_CACHE_DIR=str(cache), VAE_MNIST_PROFILE="smoke", VAE_MNIST_SEEDS="1")
     log = base / "build.log"
     code, seconds = build_smoke_book(root, env, log)
     return SmokeBook(root=root, html=root / "_build" / "html", cache_dir=cache, log=log, returncode=code,

@@ -72,8 +72,8 @@ def test_missing_file_is_refused(tmp_path):
 
 
 def test_data_folder_comes_from_argument_then_environment(tmp_path, monkeypatch):
-    monkeypatch.setenv("VAE_MNIST_DATA_DIR", str(support.DATA_DIR))
-    assert resolve_data_dir(None) == support.DATA_DIR
+    monkeypatch.setenv("VAE_MNIST_DATA_DIR", str(tmp_path))
+    assert resolve_data_dir(None) == tmp_path
     assert resolve_data_dir(tmp_path) == tmp_path
     with pytest.raises(DataError, match="does not exist"):
         resolve_data_dir(tmp_path / "nope")

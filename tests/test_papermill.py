@@ -20,7 +20,8 @@ TINY = dict(latent_dim=3, epochs=1, batch_size=100, train_subset=500, test_subse
 def private_cache(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("VAE_MNIST_CACHE_DIR", str(cache))
-    monkeypatch.setenv("VAE_MNIST_DATA_DIR", str(DATA_DIR))
+    if DATA_DIR is not None:
+        monkeypatch.setenv("VAE_MNIST_DATA_DIR", str(DATA_DIR))
     return cache
 
 
@@ -31,7 +32,14 @@ def test_template_runs_a_non_default_latent_size(tmp_path, private_cache):
 
     config = RunConfig(**TINY)
     messages = []
+    # a page half-written by a process that no longer exists is removed when the next one starts
+    dead_pid = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                                  text=True).stdout)
+    (tmp_path / "runs").mkdir()
+    leftover = tmp_path / "runs" / f".{config.name()}.tmp-{dead_pid}.ipynb"
+    leftover.write_text("{}")
     page = run_notebook(config, output_dir=tmp_path / "runs", progress=messages.append)
+    assert not leftover.exists() and not list((tmp_path / "runs").glob(".*.ipynb"))
     assert page == tmp_path / "runs" / f"{config.name()}.ipynb"
     assert run_path(config).is_dir(), "the run was not trained into the cache"
     nb = nbformat.read(page, as_version=4)

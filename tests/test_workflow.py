@@ -51,3 +51,15 @@ def test_workflow_runs_the_readme_commands_caches_runs_and_deploys():
     deploy_steps = wf["jobs"]["deploy"]["steps"]
     assert any(str(s.get("uses", "")).startswith("actions/deploy-pages") for s in deploy_steps)
     assert wf["permissions"]["pages"] == "write" and wf["permissions"]["id-token"] == "write"
+
+
+def test_workflow_gets_mnist_without_a_shared_folder():
+    """A runner has no ../shared: the data come from Keras's download, fetched and cached before the tests."""
+    wf = yaml.safe_load(WORKFLOW.read_text())
+    steps = wf["jobs"]["build"]["steps"]
+    assert "VAE_MNIST_DATA_DIR" not in wf["jobs"]["build"].get("env", {})
+    assert "shared/data" not in WORKFLOW.read_text()  # no path into a ../shared folder
+    runs = [s.get("run", "") for s in steps]
+    fetch = next(i for i, r in enumerate(runs) if "load_dataset" in r)
+    assert fetch < runs.index("make test")
+    assert any(s.get("with", {}).get("path") == "~/.keras/datasets" for s in steps)

@@ -111,4 +111,80 @@ def pixel_statistics(model, x, seed: int = 0) -> dict:
     return out
 
 
-__all__ = ["ensure_book_metrics", "run_row", "sweep_table", "seed_spread_table", "pixel_statistics"]
+# --------------------------------------------------------------------------------------
+# Against published numbers (the binarized runs; the published rows live in vae_mnist.literature)
+# --------------------------------------------------------------------------------------
+def convergence(history: dict, key: str = "test_loss", last: int = 10) -> dict:
+    """How much ``history[key]`` (a per-epoch loss, lower is better) still fell at the end of training.
+
+    Returns the final value, the fall over the last ``last`` epochs (positive: still improving),
+    the same for the ``last`` epochs before those (``None`` when the run is too short), the fall
+    in the final epoch, the mean fall per epoch over the last ``last`` epochs, the best value and
+    its epoch (1-based), and the number of epochs. With fewer than ``last + 1`` epochs the window
+    is the whole run.
+    """
+    values = [float(v) for v in history[key]]
+    if not values:
+        raise ValueError(f"history has no {key!r} values")
+    window = min(last, len(values) - 1)
+    fall = values[-1 - window] - values[-1] if window > 0 else 0.0
+    previous = (values[-1 - 2 * window] - values[-1 - window]
+                if window > 0 and len(values) > 2 * window else None)
+    best = min(range(len(values)), key=values.__getitem__)
+    return {"final": values[-1], "epochs": len(values), "window": window, "fall_window": fall,
+            "fall_previous_window": previous, "fall_per_epoch": fall / window if window > 0 else 0.0,
+            "fall_last_epoch": values[-2] - values[-1] if len(values) > 1 else 0.0,
+            "best": values[best], "best_epoch": best + 1}
+
+
+def convergence_sentence(history: dict, latent_dim: int, gap: Optional[float] = None,
+                         full_epochs: Optional[int] = None, reference_passes: Optional[int] = None,
+                         key: str = "test_loss", last: int = 10) -> str:
+    """The sentence that says how far from converged a run is, from its learning curve.
+
+    "Still improving" means the loss fell over the last ``last`` epochs; single epochs are noisy
+    (the one-sample test ELBO, Adam's steps), so the largest epoch-to-epoch move in the window is
+    stated beside the trend, and so is the epoch of the lowest value when it is not the last.
+    With ``gap`` (nats still to go to a reference, positive when the reference is better) the
+    sentence adds how many epochs that is at the recent rate.
+    """
+    c = convergence(history, key, last)
+    n = c["epochs"]
+    if c["window"] == 0:
+        return (f"This build trained {n} epoch, so the learning curve says nothing about convergence"
+                + (f"; the full build trains {full_epochs}." if full_epochs else "."))
+    values = [float(v) for v in history[key]]
+    tail = values[-1 - c["window"]:]
+    jitter = max(abs(b - a) for a, b in zip(tail, tail[1:]))
+    best_note = f", and its lowest value came at epoch {c['best_epoch']}" if c["best_epoch"] != n else ""
+    subject = f"Over its last {c['window']} epochs the test negative ELBO of the z = {latent_dim} model"
+    if c["fall_window"] <= 0:
+        return (f"{subject} did not fall (it changed by {-c['fall_window']:+.2f} nats; single epochs moved it "
+                f"by up to {jitter:.2f}){best_note}: by this measure, training had stopped improving the test loss.")
+    out = (f"{subject} still fell by {c['fall_window']:.2f} nats, {c['fall_per_epoch']:.3f} per epoch on "
+           f"average, while single epochs moved it by up to {jitter:.2f} nats either way{best_note}: {n} epochs "
+           "are not converged.")
+    prev = c["fall_previous_window"]
+    if prev is not None:
+        out += (f" The {c['window']} epochs before those gained {prev:.2f} nats"
+                + (", so the fall is slowing." if prev > c["fall_window"] else
+                   ", so the fall is not slowing yet." if prev < c["fall_window"] else "."))
+    if gap is not None and gap > 0:
+        out += (f" The distance to the published one-layer VAE, {gap:.2f} nats, would take "
+                f"{gap / c['fall_per_epoch']:.0f} more epochs at the rate of the last {c['window']}"
+                + (f"; the published rows trained for {reference_passes:,} passes." if reference_passes else "."))
+    return out
+
+
+def literature_row(run) -> dict:
+    """One of this book's binarized runs as a row of the comparison with published numbers."""
+    row = run_row(run)
+    c = run.config
+    row.update(network=f"784–{c.hidden_dim}–{c.latent_dim}, decoder mirrored (ReLU)",
+               objective="VAE (ELBO, one sample)", passes=c.epochs, batch_size=c.batch_size,
+               binarize=c.binarize, train_size=run.metrics.get("train_size"))
+    return row
+
+
+__all__ = ["ensure_book_metrics", "run_row", "sweep_table", "seed_spread_table", "pixel_statistics",
+           "convergence", "convergence_sentence", "literature_row"]

@@ -80,9 +80,12 @@ def quiet_tensorflow_retracing() -> None:
         logger.addFilter(_DropRetracingNotice())
 
 
-def build_book(profile: str = "full", seeds: int = 1, root=None, data_dir=None, progress=print) -> int:
+def build_book(profile: str = "full", seeds: int = 1, root=None, data_dir=None, progress=print,
+               workers: int = 1, scheduler=None) -> int:
     """Train what the cache lacks, execute the run pages, build ``<root>/_build/html``.
 
+    ``workers > 1`` (or a ``scheduler`` address, or ``$DASK_SCHEDULER_ADDRESS``) trains and evaluates
+    the runs on a Dask cluster (:mod:`vae_mnist.parallel`); ``workers=1`` in this process, serially.
     Returns the exit code of ``jupyter-book build`` (non-zero on any warning or cell error).
     """
     say = progress or (lambda s: None)
@@ -101,17 +104,30 @@ def build_book(profile: str = "full", seeds: int = 1, root=None, data_dir=None, 
     configs = book_runs(profile, seeds)
     say(f"book build: profile {profile}, {seeds} seed(s), {len(configs)} runs, run cache {cache_dir()}")
 
-    # (a) train or load every run, with progress on the terminal
-    for i, config in enumerate(configs, 1):
-        say(f"[{i}/{len(configs)}] {config.name()}")
-        get_run(config, data_dir=data_dir, progress=say)
-    # (a') what metrics.json lacks: the IWAE bound (vae_mnist.analysis.iwae_configs) and the
-    # posterior diagnostics of every run; nothing is recomputed on a rebuild.
-    from .analysis import ensure_book_metrics
+    from .parallel import failed, run_jobs, scheduler_address
 
-    t_eval = time.perf_counter()
-    ensure_book_metrics(configs, profile, seeds, data_dir=data_dir, progress=say)
-    say(f"evaluation (IWAE bounds, active units) {time.perf_counter() - t_eval:.0f}s")
+    if workers > 1 or scheduler_address(scheduler) is not None:
+        # (a + a') train and evaluate every run on a Dask cluster, side by side
+        from .errors import VaeMnistError
+        from .parallel import book_jobs
+
+        outcomes = run_jobs(book_jobs(configs, profile, seeds), workers, scheduler, data_dir=data_dir, progress=say)
+        bad = failed(outcomes)
+        if bad:
+            raise VaeMnistError(f"{len(bad)} of {len(outcomes)} run(s) failed, the book needs them all: "
+                                + "; ".join(f"{o.job.config.name()} ({o.error})" for o in bad))
+    else:
+        # (a) train or load every run, with progress on the terminal
+        for i, config in enumerate(configs, 1):
+            say(f"[{i}/{len(configs)}] {config.name()}")
+            get_run(config, data_dir=data_dir, progress=say)
+        # (a') what metrics.json lacks: the IWAE bound (vae_mnist.analysis.iwae_configs) and the
+        # posterior diagnostics of every run; nothing is recomputed on a rebuild.
+        from .analysis import ensure_book_metrics
+
+        t_eval = time.perf_counter()
+        ensure_book_metrics(configs, profile, seeds, data_dir=data_dir, progress=say)
+        say(f"evaluation (IWAE bounds, active units) {time.perf_counter() - t_eval:.0f}s")
     t_train = time.perf_counter()
 
     # (b) execute the run pages

@@ -179,7 +179,7 @@ def cmd_list(args) -> int:
     """Every run of the cache, one line each; a damaged one is reported (and moved aside), the rest go on."""
     from .runs import cache_dir, scan_runs
 
-    entries = scan_runs()
+    entries = scan_runs(say=lambda s: print(s, file=sys.stderr))
     if not any(e.run is not None for e in entries):
         print(f"no finished runs in {cache_dir()}")
     for e in entries:
@@ -233,7 +233,66 @@ def cmd_book(args) -> int:
     # Environment variables are read here, inside main()'s error handling (never while building the parser).
     profile = args.profile or _env_choice("VAE_MNIST_PROFILE", ("full", "smoke"), "full")
     seeds = args.seeds or _env_positive_int(("VAE_MNIST_SEEDS", "SEEDS"), 1)
-    return build_book(profile=profile, seeds=seeds, root=args.root)
+    from .parallel import scheduler_address
+
+    scheduler_address(args.scheduler)  # a malformed address stops here, before any work
+    return build_book(profile=profile, seeds=seeds, root=args.root, workers=_workers(args),
+                      scheduler=args.scheduler)
+
+
+def _workers(args) -> int:
+    from .parallel import DEFAULT_WORKERS
+
+    return args.workers if args.workers is not None else DEFAULT_WORKERS
+
+
+def cmd_sweep(args) -> int:
+    """Train and evaluate a grid of configurations (what the cache lacks), then print a table."""
+    from .config import BINARIZATIONS, DATASETS, LIKELIHOODS, MAX_SEED, RECONSTRUCTIONS
+    from .parallel import scheduler_address
+    from .sweep import grid, parse_choice_list, parse_int_list, result_rows, results_table, sweep
+
+    scheduler_address(args.scheduler)  # a malformed address stops here, before any work
+    configs = grid(latent_dims=parse_int_list(args.latent_dims, "--latent-dims", minimum=1),
+                   seeds=parse_int_list(args.seeds, "--seeds", minimum=0, maximum=MAX_SEED),
+                   likelihoods=parse_choice_list(args.likelihood, LIKELIHOODS, "--likelihood"),
+                   datasets=parse_choice_list(args.dataset, DATASETS, "--dataset"),
+                   binarize=parse_choice_list(args.binarize, BINARIZATIONS, "--binarize"),
+                   reconstruction=parse_choice_list(args.reconstruction, RECONSTRUCTIONS, "--reconstruction"),
+                   epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                   train_subset=args.train_subset, test_subset=args.test_subset)
+    say = _progress(args.json)
+    say(f"sweep: {len(configs)} configuration(s)")
+    outcomes = sweep(configs, iwae_k=args.iwae_k, workers=_workers(args),
+                     scheduler=args.scheduler, data_dir=args.data_dir, progress=say)
+    rows = result_rows(outcomes)
+    if args.pages:
+        from .pages import run_notebook
+
+        for row, o in zip(rows, outcomes):
+            if o.status != "failed":
+                row["page"] = str(run_notebook(o.job.config, output_dir=args.output_dir, data_dir=args.data_dir,
+                                               progress=say))
+    if args.json:
+        print(json.dumps(rows, sort_keys=True))
+    else:
+        print(results_table(rows))
+    bad = [r for r in rows if r["status"] == "failed"]
+    if bad:
+        print(f"vae-mnist: error: {len(bad)} of {len(rows)} run(s) failed: "
+              + "; ".join(f"{r['name']} ({r['error']})" for r in bad), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_cluster_arguments(p, workers_help: str) -> None:
+    from .parallel import DEFAULT_WORKERS, ENV_SCHEDULER
+
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                   help=workers_help.replace("%(default_workers)s", str(DEFAULT_WORKERS)))
+    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help=f"submit to the Dask scheduler at tcp://HOST:PORT (default ${ENV_SCHEDULER} if set)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -278,7 +337,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=_positive_int, default=None,
                    help="seeds per headline model (default $VAE_MNIST_SEEDS, else $SEEDS, else 1)")
     p.add_argument("--root", default=None, help="book root (default: the project)")
+    _add_cluster_arguments(p, "worker processes of the embedded Dask cluster that trains and evaluates the runs; "
+                              "1: in this process, serially (default %(default_workers)s)")
     p.set_defaults(func=cmd_book)
+
+    p = sub.add_parser("sweep", help="train and evaluate a grid of configurations (what the cache lacks), "
+                                     "on a Dask cluster; print a table")
+    p.add_argument("--latent-dims", required=True, metavar="LIST", help="latent sizes, e.g. 2,5,10 or 2-5")
+    p.add_argument("--seeds", default="0", metavar="LIST", help="seeds, e.g. 0-2 or 0,3 (default 0)")
+    p.add_argument("--likelihood", default="bernoulli", metavar="LIST", help="bernoulli, gaussian or both (comma)")
+    p.add_argument("--dataset", default="mnist", metavar="LIST", help="mnist, fashion-mnist or both (comma)")
+    p.add_argument("--binarize", default="none", metavar="LIST", help="none, dynamic or both (comma)")
+    p.add_argument("--reconstruction", default="sum", metavar="LIST", help="sum, mean or both (comma)")
+    p.add_argument("--epochs", type=_positive_int, default=50, help="training epochs (default 50)")
+    p.add_argument("--batch-size", type=_positive_int, default=128, help="batch size (default 128)")
+    p.add_argument("--learning-rate", type=_positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--train-subset", type=_positive_int, default=None, help="use only the first N training images")
+    p.add_argument("--test-subset", type=_positive_int, default=None, help="use only the first N test images")
+    p.add_argument("--iwae-k", type=_non_negative_int, default=None,
+                   help="k of the IWAE bound (default the book's: 1000, 5000 for binarized runs; 0: none)")
+    p.add_argument("--data-dir", type=_existing_dir, default=None)
+    _add_cluster_arguments(p, "worker processes of the embedded Dask cluster that trains and evaluates the runs; "
+                              "1: in this process, serially (default %(default_workers)s)")
+    p.add_argument("--pages", action="store_true", help="also execute each run's page (as `vae-mnist run`)")
+    p.add_argument("--output-dir", default=None, help="where --pages writes (default book/runs)")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON list on stdout")
+    p.set_defaults(func=cmd_sweep)
     return parser
 
 

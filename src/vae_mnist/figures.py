@@ -5,7 +5,9 @@ chapters, the run template and the CLI call them, so there is one drawing of eac
 
 * Figures 1 and 2: :func:`architecture_figure` (``encoder_figure`` / ``decoder_figure``),
   drawn by walking the actual Keras model's layers (name, type, output shape, parameters).
-* Figure 3: :func:`latent_manifold_figure`, decoded images over a Gaussian-quantile grid.
+* Figure 3: :func:`latent_manifold_figure`, decoded images over a Gaussian-quantile grid (the
+  paper's text) or a linear grid (the keras-team example), :func:`grid_coverage`.
+* :func:`side_by_side`, figures of this module next to each other (comparisons).
 * Figure 4: :func:`latent_scatter_figure`, test-set posterior means coloured by class.
 * Figures 5-7: :func:`prior_samples_figure`, decoded samples z ~ N(0, I).
 * :func:`learning_curves_figure`, the training history of a run.
@@ -254,43 +256,110 @@ def tile_images(images, n_rows: int, n_cols: int, pad: int = 0, fill: float = 1.
     return canvas
 
 
-def manifold_grid(n: int = 20) -> np.ndarray:
+#: The grids of Figure 3: ``gaussian`` (the paper's text, after Kingma and Welling: a linear grid on
+#: (0, 1) pushed through the inverse Gaussian CDF) and ``linear`` (the keras-team example of 2018:
+#: ``np.linspace(-span, span, n)`` in z itself).
+GRIDS = ("gaussian", "linear")
+#: The half-width of the keras-team example's linear grid (``np.linspace(-4, 4, n)``).
+KERAS_SPAN = 4.0
+
+
+def manifold_grid(n: int = 20, grid: str = "gaussian", span: float = KERAS_SPAN) -> np.ndarray:
     """The latent points of Figure 3, shape ``(n, n, 2)``.
 
-    ``n`` linearly spaced points on (0, 1), excluding 0 and 1 (``linspace(0, 1, n + 2)[1:-1]``),
-    pushed through the inverse CDF of N(0, 1). Row ``i`` (top to bottom) has z2 decreasing so
-    the picture reads like a plot with z2 upwards; column ``j`` has z1 increasing.
+    ``grid="gaussian"``: ``n`` linearly spaced points on (0, 1), excluding 0 and 1
+    (``linspace(0, 1, n + 2)[1:-1]``), pushed through the inverse CDF of N(0, 1).
+    ``grid="linear"``: ``linspace(-span, span, n)`` in z (``span`` is ignored otherwise).
+    Row ``i`` (top to bottom) has z2 decreasing so the picture reads like a plot with z2 upwards;
+    column ``j`` has z1 increasing.
     """
     if int(n) < 1:
         raise ValueError(f"n must be at least 1, got {n}")
-    u = np.linspace(0.0, 1.0, int(n) + 2)[1:-1]
-    q = np.array([NormalDist().inv_cdf(float(p)) for p in u])
+    if grid == "gaussian":
+        u = np.linspace(0.0, 1.0, int(n) + 2)[1:-1]
+        q = np.array([NormalDist().inv_cdf(float(p)) for p in u])
+    elif grid == "linear":
+        if not float(span) > 0:
+            raise ValueError(f"span must be positive, got {span}")
+        q = np.linspace(-float(span), float(span), int(n))
+    else:
+        raise ValueError(f"grid must be one of {', '.join(GRIDS)}, got {grid!r}")
     z1, z2 = np.meshgrid(q, q[::-1])
     return np.stack([z1, z2], axis=-1)
 
 
-def latent_manifold_figure(model, n: int = 20) -> Figure:
-    """Paper Figure 3: the decoded image at every point of :func:`manifold_grid` of a 2-D model."""
+def grid_coverage(codes, n: int = 20, grid: str = "gaussian", span: float = KERAS_SPAN) -> dict:
+    """How a Figure 3 grid sits over a set of 2-D codes (e.g. the test set's posterior means).
+
+    ``codes_inside``: share of the codes inside the square spanned by the outermost tile centres;
+    ``empty_tiles``: share of the tiles that are the nearest grid point of no code at all (tiles
+    drawn where no code lies); ``half_width``: the largest |z| of a tile centre.
+    """
+    codes = np.asarray(codes, dtype="float64").reshape(-1, 2)
+    q = manifold_grid(n, grid, span)[0, :, 0]
+    half = float(np.abs(q).max())
+    inside = np.all(np.abs(codes) <= half, axis=1)
+    # nearest tile centre along each axis (the grid is a product of the same 1-D points)
+    idx = [np.abs(codes[:, a, None] - q[None, :]).argmin(axis=1) for a in (0, 1)]
+    hit = np.zeros((len(q), len(q)), dtype=bool)
+    hit[idx[0], idx[1]] = True
+    return {"codes_inside": float(inside.mean()), "empty_tiles": float(1.0 - hit.mean()), "half_width": half}
+
+
+def latent_manifold_figure(model, n: int = 20, grid: str = "gaussian", span: float = KERAS_SPAN) -> Figure:
+    """Paper Figure 3: the decoded image at every point of :func:`manifold_grid` of a 2-D model.
+
+    ``grid`` and ``span`` choose the grid (see :func:`manifold_grid`): the paper's Gaussian
+    quantiles by default, or the keras-team example's linear grid over [-span, span].
+    """
     from .evaluation import decode
 
     if int(model.latent_dim) != 2:
         raise ValueError(f"the manifold figure needs a 2-D latent space, this model has z = {model.latent_dim}")
-    grid = manifold_grid(n)
-    images = decode(model, grid.reshape(-1, 2))
+    points = manifold_grid(n, grid, span)
+    images = decode(model, points.reshape(-1, 2))
     canvas = tile_images(images, n, n)
     fig = _new_figure((PAGE_WIDTH_IN * 0.95, PAGE_WIDTH_IN * 0.95))
     ax = fig.add_subplot(1, 1, 1)
-    q = grid[0, :, 0]
-    # The grid is not uniform in z: label the tiles' centres with their z values.
+    q = points[0, :, 0]
+    # The Gaussian grid is not uniform in z: label the tiles' centres with their z values.
     ax.imshow(canvas, cmap="Greys_r", vmin=0, vmax=1, interpolation="nearest")
     ticks = np.arange(n) * IMAGE_SIDE + IMAGE_SIDE / 2 - 0.5
     step = max(1, n // 5)
     idx = list(range(0, n, step))
     ax.set_xticks(ticks[idx], [f"{q[i]:.2f}" for i in idx])
-    ax.set_yticks(ticks[idx], [f"{grid[i, 0, 1]:.2f}" for i in idx])
-    ax.set_xlabel("$z_1$ (Gaussian quantiles of a linear grid)")
+    ax.set_yticks(ticks[idx], [f"{points[i, 0, 1]:.2f}" for i in idx])
+    kind = ("Gaussian quantiles of a linear grid" if grid == "gaussian"
+            else f"linear grid over [{-float(span):g}, {float(span):g}]")
+    ax.set_xlabel(f"$z_1$ ({kind})")
     ax.set_ylabel("$z_2$")
     return readable(fig)
+
+
+def side_by_side(figs: Sequence[Figure], titles: Optional[Sequence[str]] = None, width: float = 12.0,
+                 dpi: int = 110) -> Figure:
+    """Figures drawn by this module, rendered and placed next to each other in one figure.
+
+    For comparisons (one grid against another, one model against another) without a second
+    drawing of either figure: each is rendered as it is and shown as an image panel.
+    """
+    figs = list(figs)
+    if not figs:
+        raise ValueError("side_by_side needs at least one figure")
+    arrays = []
+    for f in figs:
+        f.set_dpi(dpi)
+        arrays.append(figure_to_array(f))
+    height = max(a.shape[0] / a.shape[1] for a in arrays) * width / len(arrays)
+    out = _new_figure((width, height + (0.4 if titles else 0.0)))
+    for k, a in enumerate(arrays):
+        ax = out.add_subplot(1, len(arrays), k + 1)
+        ax.imshow(a, interpolation="lanczos")
+        ax.axis("off")
+        if titles:
+            ax.set_title(titles[k], fontsize=11)
+    out.tight_layout()
+    return out
 
 
 def latent_scatter_figure(model, x, y, class_names: Optional[Sequence[str]] = None,

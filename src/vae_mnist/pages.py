@@ -15,6 +15,7 @@ from typing import Iterable, Optional
 
 from .config import RunConfig
 from .errors import ConfigError, VaeMnistError
+from .leftovers import remove_leftovers
 from .profiles import ENV_PROFILE, current_profile
 from .stamps import read_stamp, run_stamp
 
@@ -222,6 +223,8 @@ def run_notebook(config: RunConfig, output_dir=None, data_dir=None, force: bool 
     template = template_path(root)
     out_dir = Path(output_dir) if output_dir is not None else book_root(root) / RUNS_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
+    # pages half-written by killed processes (``.<name>.tmp-<pid>.ipynb``, owner gone) go first
+    remove_stale_pages(out_dir, say)
     out = out_dir / f"{page_name(config)}.ipynb"
     params = notebook_parameters(config, data_dir)
     stamp = run_stamp(template, params, profile, src_hash)
@@ -233,7 +236,7 @@ def run_notebook(config: RunConfig, output_dir=None, data_dir=None, force: bool 
     t0 = time.perf_counter()
     nb = jupytext.read(template)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    tmp = out.with_name(f".{out.stem}.tmp.ipynb")
+    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}.ipynb")  # the PID tells the next start who owned it
     env_profile = os.environ.get(ENV_PROFILE)
     env_backend = os.environ.pop("MPLBACKEND", None)  # the kernel must pick its inline backend
     try:
@@ -241,7 +244,7 @@ def run_notebook(config: RunConfig, output_dir=None, data_dir=None, force: bool 
         executed = papermill.execute_notebook(nb, str(tmp), parameters=params, kernel_name="python3",
                                               progress_bar=False, cwd=str(out_dir),
                                               extra_arguments=kernel_log_arguments())
-    except Exception as exc:
+    except BaseException as exc:  # Ctrl-C and SIGTERM too: no half-written page is kept
         tmp.unlink(missing_ok=True)
         err = getattr(exc, "ename", None)
         if err == "ConfigError":
@@ -261,6 +264,12 @@ def run_notebook(config: RunConfig, output_dir=None, data_dir=None, force: bool 
     os.replace(tmp, out)
     say(f"run page written: {out} ({time.perf_counter() - t0:.0f}s)")
     return out
+
+
+def remove_stale_pages(runs_dir: Path, say=None) -> list:
+    """Remove temporary run pages (``.<name>.tmp-<pid>.ipynb``, and the older ``.<name>.tmp.ipynb``)
+    whose writing process is gone (see :mod:`vae_mnist.leftovers`); pages being written stay."""
+    return remove_leftovers(runs_dir, ".*.tmp*.ipynb", say)
 
 
 def prune_run_pages(runs_dir: Path, keep: Iterable[str], say=print) -> None:

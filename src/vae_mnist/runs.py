@@ -18,6 +18,11 @@ A run is a folder ``<cache>/<config.name()>/`` holding ``model.keras`` (Keras na
   ``fcntl.flock`` on ``<cache>/.<name>.lock``), so two processes asking for the same configuration
   train it once: the second waits, then loads the finished run. ``update_metrics`` is a
   read-modify-write under the same lock. A finished run is replaced only with ``force=True``.
+
+For parallel work: :func:`run_lock` and :func:`check_run` let a scheduler skip what is done;
+a worker on another machine trains with ``get_run(config, root=<its own folder>)`` and ships
+``pack_run(run.path)`` (bytes); :func:`install_run_archive` (or :func:`install_run` for a folder)
+puts it into the cache atomically under the lock (the first finished copy wins).
 """
 from __future__ import annotations
 
@@ -477,12 +482,37 @@ def remove_stale_temporaries(root=None, say=None, once: bool = True) -> list:
     return remove_leftovers(root, ".tmp-*", say)
 
 
+#: Run folders this process checked fully, with the identity of the files the full check read
+#: (the model archive, config.json, history.json): unchanged files need only the cheap check again.
+_verified = {}
+
+
+def _signature(path: Path):
+    try:
+        return tuple((f, st.st_ino, st.st_size, st.st_mtime_ns)
+                     for f in ("model.keras", "config.json", "history.json")
+                     for st in [os.stat(path / f)])
+    except OSError:
+        return None
+
+
 def _usable(final: Path, config: RunConfig, say) -> Optional[Run]:
-    """The finished run at ``final`` after the full check, or ``None`` (moved aside if damaged or stale)."""
+    """The finished run at ``final`` after the full check, or ``None`` (moved aside if damaged or stale).
+
+    Within one process a run whose model and JSON files are the very files that passed the full
+    check before (same inode, size and modification time) gets the cheap check only.
+    """
     if not final.exists():
         return None
     kept = []
-    problem = check_run(final, full=True, expected=config, _keep_model=kept)
+    key = os.path.realpath(final)
+    sig = _signature(final)
+    if sig is not None and _verified.get(key) == sig:
+        problem = check_run(final, expected=config)
+    else:
+        problem = check_run(final, full=True, expected=config, _keep_model=kept)
+        if problem is None and sig is not None:
+            _verified[key] = sig
     if problem is None:
         run = Run(final, check=False)
         run._model = kept[0] if kept else None

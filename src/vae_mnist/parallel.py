@@ -1,0 +1,408 @@
+"""Runs side by side on a Dask cluster: one machine (an embedded ``LocalCluster``) or many.
+
+A *job* is one :class:`~vae_mnist.config.RunConfig` and the book metrics it needs: the run is
+trained (or, when the cache has it already, only evaluated), then :func:`~vae_mnist.evaluation.
+ensure_extra_metrics` adds the active units, the KL per dimension and, when asked, the IWAE bound
+(what :func:`vae_mnist.analysis.ensure_book_metrics` does in the serial build).
+
+* **Where the work happens.** :func:`execute_job` runs on a Dask worker. It starts a fresh Python
+  process for the run (TensorFlow in its main thread, as in a serial run: same weights, no state
+  carried between runs), which trains into a private scratch folder of the worker (never into the
+  client's cache) and computes the metrics; the task returns
+  the finished run folder as a small gzip'd tar archive (:func:`vae_mnist.runs.pack_run`, a few MB).
+  Workers therefore need no file system in common with the client: the client unpacks the archive
+  and installs it into its own cache atomically (:func:`vae_mnist.runs.install_run_archive`). The
+  embedded local cluster takes the same route: one code path, the client the only writer of its
+  cache, and the cost (packing a few MB) is nothing next to minutes of training.
+* **Never two trainings of one configuration into one cache.** The client holds the run's lock
+  (:func:`vae_mnist.runs.run_lock`) from before it submits the job until the run is installed, so a
+  second ``vae-mnist`` process asking for the same configuration waits and then loads it. A job
+  whose lock another process holds is set aside and looked at again when that lock is free.
+* **Threads.** Each worker of the local cluster is a process with one Dask thread and TensorFlow's
+  intra-op (and OpenMP) threads set to its share of the cores (``TF_NUM_INTRAOP_THREADS`` in the
+  worker's environment, inherited by the run's process and read by TensorFlow when it starts). Remote workers use what their own
+  environment says (see the README, "More than one machine").
+* **Failures.** A worker that dies mid-task takes its run's process with it (``PR_SET_PDEATHSIG``)
+  and leaves only its scratch folder (removed by the next task on that machine); the scheduler runs
+  the task again on another worker. A task that fails for good
+  (an exception, or workers dying ``distributed.scheduler.allowed-failures`` times) is reported in
+  one line and the other jobs finish; :class:`Outcome` says which.
+
+The same seeded configuration gives the same weights on a worker as in a serial run (tested).
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import re
+import socket
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, List, Optional, Sequence
+
+from .config import RunConfig
+from .errors import VaeMnistError
+
+ENV_SCHEDULER = "DASK_SCHEDULER_ADDRESS"
+
+#: Worker processes of ``vae-mnist book`` by default. Measured on the two-core machine the book is
+#: built on (README, "Runs in parallel"): two single-threaded training processes do more work per
+#: minute than one process with two threads; see benchmarks/parallel_runs.py.
+DEFAULT_WORKERS = 2
+
+#: Seconds to wait for a remote scheduler before giving up with one line (``$VAE_MNIST_CONNECT_TIMEOUT``).
+CONNECT_TIMEOUT = 10.0
+ENV_CONNECT_TIMEOUT = "VAE_MNIST_CONNECT_TIMEOUT"
+
+_SCRATCH = "vae-mnist-tasks"
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One run to have in the cache, with the metrics it needs (``iwae_k=None``: no IWAE bound)."""
+
+    config: RunConfig
+    iwae_k: Optional[int] = None
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What became of a job: ``status`` is ``cached``, ``trained``, ``evaluated`` or ``failed``."""
+
+    job: Job
+    status: str
+    seconds: float = 0.0
+    worker: Optional[str] = None
+    error: Optional[str] = None
+    run: object = None  # the installed :class:`vae_mnist.runs.Run` (None if failed)
+
+
+def book_jobs(configs: Sequence[RunConfig], profile: Optional[str] = None, seeds: Optional[int] = None) -> List[Job]:
+    """The jobs of the book build: every run, with the IWAE bound for :func:`~vae_mnist.profiles.iwae_configs`."""
+    from .profiles import iwae_configs, iwae_k_for
+
+    with_iwae = set(iwae_configs(profile, seeds))
+    return [Job(c, iwae_k_for(c, profile) if c in with_iwae else None) for c in configs]
+
+
+def missing_metrics(metrics: dict, iwae_k: Optional[int]) -> bool:
+    """Whether ``metrics`` lacks something the job asks for (the rule of ``ensure_extra_metrics``)."""
+    if "active_units" not in metrics or "kl_per_dimension" not in metrics:
+        return True
+    return iwae_k is not None and (metrics.get("iwae_k") != int(iwae_k) or "iwae_nll" not in metrics)
+
+
+def _state(job: Job, root: Path) -> str:
+    """``done``, ``evaluate`` (the run is there, metrics are missing) or ``train``."""
+    from .runs import Run, check_run, run_path
+
+    path = run_path(job.config, root)
+    if not path.exists() or check_run(path) is not None:  # missing, damaged or stale: train
+        return "train"
+    try:
+        metrics = Run(path, check=False).metrics
+    except VaeMnistError:
+        return "train"
+    return "evaluate" if missing_metrics(metrics, job.iwae_k) else "done"
+
+
+# --------------------------------------------------------------------------------------
+# The worker side
+# --------------------------------------------------------------------------------------
+def _scratch_root() -> Path:
+    base = Path(tempfile.gettempdir()) / _SCRATCH
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
+def execute_job(config: dict, iwae_k: Optional[int] = None, data_dir=None, archive: Optional[bytes] = None) -> dict:
+    """Run on a worker: train ``config`` (or unpack ``archive``, a run to evaluate), add the metrics.
+
+    The work happens in a fresh Python process of its own (``python -m vae_mnist.parallel``), with
+    TensorFlow in its main thread, exactly as in a serial ``vae-mnist`` process: the same seeded run
+    gives the same weights, and no TensorFlow state is carried from one run to the next. (Run in the
+    worker's task thread, training was neither reproducible nor fast: tested.) The child dies with
+    the worker. Returns ``{"name", "archive", "seconds", "worker", "trained"}``, ``archive`` being the
+    finished run folder (:func:`~vae_mnist.runs.pack_run`). Scratch space is a folder of the worker's
+    temporary directory; folders left there by killed workers are removed first.
+    """
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    from .leftovers import remove_leftovers, write_owner
+
+    t0 = time.perf_counter()
+    name = RunConfig.from_dict(config).name()
+    base = _scratch_root()
+    remove_leftovers(base, ".tmp-*")
+    scratch = Path(tempfile.mkdtemp(prefix=".tmp-task-", dir=base))
+    write_owner(scratch)
+    try:
+        (scratch / "job.json").write_text(json.dumps({"config": config, "iwae_k": iwae_k, "data_dir": data_dir}))
+        if archive is not None:
+            (scratch / "in.tar.gz").write_bytes(archive)
+        log = scratch / "log.txt"
+        with open(log, "wb") as fh:
+            code = subprocess.call([sys.executable, "-m", "vae_mnist.parallel", str(scratch)], stdout=fh,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        if code != 0:
+            lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+            last = lines[-1].strip() if lines else "no output"
+            raise RuntimeError(f"{name}: the training process exited with status {code}: {last[:300]}")
+        packed = (scratch / "out.tar.gz").read_bytes()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return {"name": name, "archive": packed, "seconds": time.perf_counter() - t0,
+            "worker": f"{socket.gethostname()}:{os.getpid()}", "trained": archive is None}
+
+
+def _die_with_parent() -> None:  # pragma: no cover (runs in the child between fork and exec)
+    """Linux: the child gets SIGKILL when the worker process that started it dies."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def _task_main(scratch: Path) -> None:
+    """The child process of :func:`execute_job`: ``scratch/job.json`` in, ``scratch/out.tar.gz`` out."""
+    import json
+
+    from .data import load_dataset
+    from .evaluation import ensure_extra_metrics
+    from .runs import get_run, install_run_archive, pack_run
+
+    spec = json.loads((scratch / "job.json").read_text())
+    config = RunConfig.from_dict(spec["config"])
+    data_dir = spec.get("data_dir")
+    root = scratch / "runs"
+    full = load_dataset(config.dataset, data_dir if config.dataset == "mnist" else None)
+    if (scratch / "in.tar.gz").is_file():
+        run = install_run_archive((scratch / "in.tar.gz").read_bytes(), config, root=root)
+    else:
+        run = get_run(config, data=full, root=root, progress=None)
+    ensure_extra_metrics(run, k=spec.get("iwae_k"), data=full)
+    tmp = scratch / "out.tar.gz.part"
+    tmp.write_bytes(pack_run(run.path))
+    os.replace(tmp, scratch / "out.tar.gz")
+
+
+# --------------------------------------------------------------------------------------
+# Clusters
+# --------------------------------------------------------------------------------------
+_ADDRESS = re.compile(r"^(tcp|tls|ws|wss)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})/?$")
+
+
+def scheduler_address(scheduler: Optional[str] = None) -> Optional[str]:
+    """``scheduler``, else ``$DASK_SCHEDULER_ADDRESS``, else ``None`` (an embedded local cluster)."""
+    address = scheduler if scheduler else os.environ.get(ENV_SCHEDULER, "").strip() or None
+    if address is None:
+        return None
+    given = address
+    if "://" not in address:
+        address = "tcp://" + address
+    if not _ADDRESS.match(address):
+        source = "--scheduler" if scheduler else ENV_SCHEDULER
+        raise VaeMnistError(f"{source}: {given!r} is not a scheduler address like tcp://HOST:PORT")
+    return address
+
+
+def local_cluster_env(workers: int, cores: Optional[int] = None) -> dict:
+    """The environment of each local worker: TensorFlow's and OpenMP's threads set to its share of the cores."""
+    cores = cores or os.cpu_count() or 1
+    share = str(max(1, cores // max(1, workers)))
+    return {"TF_NUM_INTRAOP_THREADS": share, "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": share,
+            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+
+
+def _dashboard_address():
+    try:
+        import bokeh  # noqa: F401  (the dashboard needs it; without it there is no link to show)
+    except ImportError:
+        return None
+    with socket.socket() as s:  # a free port (Dask's default, 8787, may be taken: it would warn)
+        s.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{s.getsockname()[1]}"
+
+
+def connect_timeout() -> float:
+    """``$VAE_MNIST_CONNECT_TIMEOUT`` (seconds), else :data:`CONNECT_TIMEOUT`."""
+    raw = os.environ.get(ENV_CONNECT_TIMEOUT, "").strip()
+    if not raw:
+        return CONNECT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise VaeMnistError(f"{ENV_CONNECT_TIMEOUT} must be a positive number of seconds, got {raw!r}")
+    return value
+
+
+@contextlib.contextmanager
+def open_client(workers: int = DEFAULT_WORKERS, scheduler: Optional[str] = None, progress=print,
+                timeout: Optional[float] = None) -> Iterator[object]:
+    """A Dask ``Client``: of the scheduler at ``scheduler`` (or ``$DASK_SCHEDULER_ADDRESS``), else of
+    an embedded ``LocalCluster`` of ``workers`` single-threaded processes, stopped on exit."""
+    say = progress or (lambda s: None)
+    address = scheduler_address(scheduler)
+    from distributed import Client, LocalCluster
+
+    if address is not None:
+        try:
+            client = Client(address, timeout=timeout or connect_timeout())
+        except (OSError, TimeoutError, ValueError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if len(reason) > 160:
+                reason = reason[:157] + "..."
+            raise VaeMnistError(f"cannot reach the Dask scheduler at {address} ({reason})") from None
+        try:
+            n = len(client.scheduler_info().get("workers", {}))
+            wait = "" if n else " (the runs wait until a worker connects: `dask worker " + address + "`)"
+            say(f"Dask scheduler {address}: {n} worker(s){wait}{_link(client)}")
+            yield client
+        finally:
+            client.close()
+        return
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                           dashboard_address=_dashboard_address(), worker_dashboard_address=None,
+                           silence_logs=logging.ERROR,
+                           env=local_cluster_env(workers))
+    try:
+        client = Client(cluster)
+        try:
+            share = local_cluster_env(workers)["TF_NUM_INTRAOP_THREADS"]
+            say(f"Dask local cluster: {workers} worker process(es), 1 task and {share} TensorFlow thread(s) "
+                f"each{_link(client)}")
+            yield client
+        finally:
+            client.close()
+    finally:
+        cluster.close()
+
+
+def _link(client) -> str:
+    try:
+        info = client.scheduler_info()
+        if "dashboard" not in info.get("services", {}):
+            return ""
+        return f"; dashboard {client.dashboard_link}"
+    except Exception:  # no dashboard: nothing to show
+        return ""
+
+
+# --------------------------------------------------------------------------------------
+# The client side
+# --------------------------------------------------------------------------------------
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def run_jobs(jobs: Iterable[Job], workers: int = DEFAULT_WORKERS, scheduler: Optional[str] = None, *,
+             client=None, data_dir=None, root=None, progress=print, retries: int = 1) -> List[Outcome]:
+    """Have every job done in the cache ``root``, on a Dask cluster; one :class:`Outcome` per job, in order.
+
+    Nothing is started when the cache has every run and metric already. Otherwise the jobs go to
+    ``client`` if given, else to the scheduler at ``scheduler`` / ``$DASK_SCHEDULER_ADDRESS``, else to
+    an embedded local cluster of ``workers`` processes. Progress: one line per finished job
+    (``[done/total]``). A failed job is reported in one line and does not stop the others.
+    """
+    from .runs import LockBusy, _root, run_lock
+
+    say = progress or (lambda s: None)
+    jobs = list(dict.fromkeys(jobs))  # no repeats, first order
+    root = _root(root)
+    outcomes = {}
+    todo = []
+    for job in jobs:
+        if _state(job, root) == "done":
+            outcomes[job] = Outcome(job, "cached")
+        else:
+            todo.append(job)
+    total = len(jobs)
+    if not todo:
+        say(f"all {total} run(s) and their metrics are in the cache {root}")
+        return [outcomes[j] for j in jobs]
+    say(f"{len(todo)} of {total} run(s) to train or evaluate, cache {root}")
+
+    with contextlib.ExitStack() as stack:
+        if client is None:
+            client = stack.enter_context(open_client(workers, scheduler, say))
+        done_count = [total - len(todo)]
+        waiting = []
+        batch = []
+        for job in todo:
+            try:
+                stack.enter_context(run_lock(job.config, root, timeout=0))
+                batch.append(job)
+            except LockBusy:
+                waiting.append(job)  # another process works on it: come back when it is done
+        _submit_and_collect(client, batch, root, data_dir, retries, outcomes, done_count, total, say)
+        for job in waiting:
+            # Blocks until the other process is done; then the run may be there already.
+            stack.enter_context(run_lock(job.config, root, progress=say))
+            if _state(job, root) == "done":
+                done_count[0] += 1
+                outcomes[job] = Outcome(job, "cached")
+                say(f"[{done_count[0]}/{total}] {job.config.name()}: finished by another process")
+            else:
+                _submit_and_collect(client, [job], root, data_dir, retries, outcomes, done_count, total, say)
+    return [outcomes[j] for j in jobs]
+
+
+def _submit_and_collect(client, jobs, root, data_dir, retries, outcomes, done_count, total, say) -> None:
+    from distributed import as_completed
+
+    from .runs import install_run_archive, pack_run, run_path
+
+    if not jobs:
+        return
+    futures = {}
+    for job in jobs:
+        state = _state(job, root)
+        archive = pack_run(run_path(job.config, root)) if state == "evaluate" else None
+        # (The archive goes in the task itself, not scattered: a copy held by a worker that dies
+        # would be lost with it, and the task could not be run again.)
+        future = client.submit(execute_job, job.config.to_dict(), job.iwae_k, data_dir, archive,
+                               key=f"vae-mnist-{job.config.name()}-{os.urandom(4).hex()}", pure=False,
+                               retries=retries)
+        futures[future] = job
+    for future in as_completed(list(futures)):
+        job = futures[future]
+        name = job.config.name()
+        try:
+            result = future.result()
+            # The first finished copy wins (install_run keeps it); an "evaluate" result replaces
+            # the run with the same weights plus the new metrics.
+            run = install_run_archive(result["archive"], job.config, root=root, force=not result["trained"])
+            status = "trained" if result["trained"] else "evaluated"
+            outcome = Outcome(job, status, result["seconds"], result["worker"], run=run)
+            what = f"{status} on {result['worker']} in {result['seconds']:.0f}s"
+        except Exception as exc:  # the task failed for good: one line, the others go on
+            outcome = Outcome(job, "failed", error=_one_line(exc))
+            what = f"FAILED ({outcome.error})"
+        finally:
+            future.release()
+        done_count[0] += 1
+        outcomes[job] = outcome
+        say(f"[{done_count[0]}/{total}] {name}: {what}")
+
+
+def failed(outcomes: Sequence[Outcome]) -> List[Outcome]:
+    return [o for o in outcomes if o.status == "failed"]
+
+
+if __name__ == "__main__":  # the child process of execute_job
+    import sys
+
+    _task_main(Path(sys.argv[1]))
