@@ -81,6 +81,14 @@ def test_build_succeeded(smoke_book):
     assert (smoke_book.html / "index.html").is_file()
 
 
+def test_terminal_shows_progress_not_known_notices(smoke_book):
+    """The build's terminal: its own progress, not the kernels' transport notice nor TF's retracing notice."""
+    out = smoke_book.output()
+    assert "executing run page" in out and "reading sources" in out  # progress is still there
+    assert "without encryption" not in out, "a kernel's start-up notice reached the terminal"
+    assert "triggered tf.function retracing" not in out
+
+
 def test_every_chapter_is_in_the_html(smoke_book_html):
     files = [f for f in toc_files(ROOT / "_toc.yml")]
     assert len(files) >= 9, files  # introduction + 7 chapters + run index (+ back matter)

@@ -1,7 +1,15 @@
 """The built book in a real browser: headless Chromium from Debian's packages, driven by Playwright.
 
-* every HTML page of the smoke book loads with no JavaScript error in the console and every
-  image loaded (natural size > 0);
+* every HTML page of the smoke book, in the theme's light and dark modes, with every request to
+  another host blocked: no such request at all (the book works offline, from disk), no JavaScript
+  error in the console, every image loaded (natural size > 0), every equation (``.math``)
+  typeset by the book's own MathJax, one visible search field and the book's title once in the
+  sidebar; run pages link the run's four files, which are in the built book;
+* in dark mode every figure is an opaque image (its dark text stays on its own white ground) and
+  the explorer's text contrasts with what is behind it (WCAG ratio >= 4.5);
+* figures are shown at least ``figures.PAGE_WIDTH_PX`` wide and captions are at most
+  ``figures.CAPTION_PX``: the assumptions under which tests/test_figure_text.py checks that every
+  figure's smallest text is at least the caption's size on the page;
 * on the 2-D latent chapter, moving the mouse over the explorer's pad changes the drawn digit,
   and the digit matches the Keras decoder of the same run: the decoded pixel means within 1e-3,
   the canvas's 8-bit grey levels within rounding of that;
@@ -9,18 +17,24 @@
 * every weight format's JavaScript decoding equals the Python reference.
 
 `make test` runs scripts/ensure-browser.sh first (apt-get chromium, pip playwright), so the
-browser is there on a fresh machine: nothing here is skipped. Requests to any other host than
-the page's own files are blocked (the book must work offline); the pages that a blocked request
-would have served (e.g. a CDN's MathJax) are listed, not hidden.
+browser is there on a fresh machine: nothing here is skipped.
+
+Any built book: ``VAE_MNIST_BOOK_HTML=_build/html pytest tests/test_browser.py`` runs the same
+checks on that folder instead of building the smoke book (the explorer tests then compare with the
+run cache ``VAE_MNIST_CACHE_DIR``, default ``.cache/runs``); ``VAE_MNIST_SCREENSHOTS=DIR`` keeps
+the light and dark screenshots of a few pages there (``scripts/check-book.sh`` does both).
 """
 import os
 import re
 from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pytest
 
-from vae_mnist import explorer
+from vae_mnist import explorer, figures
+from vae_mnist.pages import RUN_DOWNLOADS
 from vae_mnist.model import build_vae
 
 CHROMIUM = os.environ.get("VAE_MNIST_CHROMIUM", "/usr/bin/chromium")
@@ -32,9 +46,28 @@ TOL = explorer.TOLERANCE
 CANVAS_TOL = 255 * TOL + 0.5 + 1e-6
 
 
+BOOK_HTML_ENV = "VAE_MNIST_BOOK_HTML"
+SCREENSHOTS_ENV = "VAE_MNIST_SCREENSHOTS"
+MIN_CONTRAST = 4.5  # WCAG AA for normal text
+
+
 # --------------------------------------------------------------------------------------
 # Browser fixtures
 # --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def book(request):
+    """The built book under test: ``$VAE_MNIST_BOOK_HTML`` if set, else the smoke build (built once)."""
+    folder = os.environ.get(BOOK_HTML_ENV)
+    if folder:
+        from vae_mnist.runs import cache_dir
+
+        html = Path(folder).resolve()
+        assert (html / "index.html").is_file(), f"{BOOK_HTML_ENV}={folder}: no index.html there"
+        return SimpleNamespace(html=html, cache_dir=cache_dir())
+    smoke = request.getfixturevalue("smoke_book")
+    return SimpleNamespace(html=Path(request.getfixturevalue("smoke_book_html")), cache_dir=smoke.cache_dir)
+
+
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     from playwright.sync_api import sync_playwright
@@ -54,8 +87,9 @@ def browser(tmp_path_factory):
 class Page:
     """A page with its console errors, uncaught exceptions and blocked requests to other hosts."""
 
-    def __init__(self, context):
+    def __init__(self, context, scheme: str = "light"):
         self.page = context.new_page()
+        self.page.emulate_media(color_scheme=scheme)  # the book follows the reader's system setting
         self.errors, self.blocked = [], []
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
@@ -96,8 +130,8 @@ class Page:
 def open_page(browser):
     pages = []
 
-    def _open(path):
-        p = Page(browser)
+    def _open(path, scheme="light"):
+        p = Page(browser, scheme)
         pages.append(p)
         p.open(path)
         return p
@@ -148,6 +182,89 @@ def check_state_against_keras(state, model) -> float:
     return err
 
 
+def file_of(url: str) -> Path:
+    return Path(unquote(urlparse(url).path))
+
+
+def wait_for_images_and_math(page) -> None:
+    """Scroll images below the fold into view, wait until each is loaded, and until MathJax is done."""
+    page.evaluate("""async () => {
+        for (const img of document.images) {
+            if (!img.complete) { img.scrollIntoView(); }
+        }
+        await Promise.all(Array.from(document.images).map(img => img.complete ? null :
+            new Promise(r => { img.addEventListener('load', r); img.addEventListener('error', r); })));
+        if (window.MathJax && window.MathJax.startup && window.MathJax.startup.promise) {
+            await window.MathJax.startup.promise;
+        }
+    }""")
+
+
+# what a page shows, measured in the browser (one evaluate per page)
+PAGE_FACTS_JS = """() => {
+    const visible = e => { const r = e.getBoundingClientRect(), s = getComputedStyle(e);
+        return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none'; };
+    const all = sel => Array.from(document.querySelectorAll(sel));
+    const maths = all('.math');
+    const article = document.querySelector('.bd-article') || document.body;
+    const title = (document.querySelector('.logo__title') || {}).textContent || '';
+    const sidebar = document.querySelector('.bd-sidebar-primary');
+    const contentBox = e => { const s = getComputedStyle(e);
+        return e.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight); };
+    return {
+        theme: document.documentElement.dataset.theme || '',
+        mathjax: !!(window.MathJax && window.MathJax.version),
+        mathjax_version: (window.MathJax && window.MathJax.version) || '',
+        math: maths.length,
+        math_unrendered: maths.filter(m => !m.querySelector('mjx-container'))
+            .map(m => m.textContent.trim().slice(0, 60)),
+        math_errors: maths.filter(m => m.querySelector('mjx-merror'))
+            .map(m => m.textContent.trim().slice(0, 60)),
+        // search fields outside the page's own text (the search page has its form in the text)
+        search_fields: all('input[type=search], input[name=q], .search-button-field')
+            .filter(e => visible(e) && !article.contains(e)).length,
+        title: title.trim(),
+        title_in_sidebar: !sidebar || !title.trim() ? 0 : Array.from(sidebar.querySelectorAll('*'))
+            .filter(e => visible(e) && e.children.length === 0 && e.textContent.trim() === title.trim()).length,
+        images: all('.bd-article img').filter(i => i.naturalWidth > 0).map(i => ({
+            src: i.currentSrc, natural: i.naturalWidth, shown: i.getBoundingClientRect().width,
+            room: contentBox(i.parentElement)})),
+        caption_px: all('figcaption').filter(visible).map(f => parseFloat(getComputedStyle(f).fontSize)),
+        downloads: all('a.download, a[download]').map(a => ({text: a.textContent.trim(), href: a.href})),
+        background: getComputedStyle(document.body).backgroundColor,
+    };
+}"""
+
+CONTRAST_JS = """(sel) => {
+    const parse = c => { const m = (c || '').match(/rgba?\\(([^)]+)\\)/); if (!m) return null;
+        const v = m[1].split(/[ ,\\/]+/).filter(Boolean).map(Number); return [v[0], v[1], v[2], v.length > 3 ? v[3] : 1]; };
+    const ground = el => { for (let e = el; e; e = e.parentElement) {
+        const c = parse(getComputedStyle(e).backgroundColor); if (c && c[3] > 0.5) return c; }
+        return [255, 255, 255, 1]; };
+    const lum = c => { const f = x => { x /= 255; return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); };
+        return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
+    const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+    const out = [];
+    for (const root of document.querySelectorAll(sel)) {
+        const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+        for (let n; (n = walker.nextNode());) {
+            const el = n.parentElement;
+            if (!n.textContent.trim() || !el.getClientRects().length) continue;
+            out.push({text: n.textContent.trim().slice(0, 40),
+                      ratio: ratio(parse(getComputedStyle(el).color), ground(el))});
+        }
+    }
+    return out;
+}"""
+
+
+def png_is_opaque(path: Path) -> bool:
+    import matplotlib.image
+
+    img = matplotlib.image.imread(str(path))
+    return img.ndim == 2 or img.shape[2] == 3 or float(img[..., 3].min()) >= 0.999
+
+
 def html_pages(html_dir: Path):
     pages = sorted(p for p in html_dir.rglob("*.html")
                    if not any(part.startswith(("_", ".")) for part in p.relative_to(html_dir).parts))
@@ -191,20 +308,17 @@ def test_js_decoder_equals_python_reference_for_every_format(open_page, tmp_path
 # --------------------------------------------------------------------------------------
 # The built smoke book
 # --------------------------------------------------------------------------------------
-def test_every_page_loads_without_errors_and_images(smoke_book_html, open_page):
-    html_dir = Path(smoke_book_html)
-    problems, blocked, n_images = [], set(), 0
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_page_reads_right_offline(book, open_page, scheme):
+    html_dir = book.html
+    problems, blocked, opaque_checked = [], set(), {}
+    n_images = n_math = n_run_pages = 0
+    captions, rooms = [], []
     pages = html_pages(html_dir)
     for path in pages:
-        p = open_page(path)
-        # images below the fold: scroll each into view, then wait until the browser has it
-        p.page.evaluate("""async () => {
-            for (const img of document.images) {
-                if (!img.complete) { img.scrollIntoView(); }
-            }
-            await Promise.all(Array.from(document.images).map(img => img.complete ? null :
-                new Promise(r => { img.addEventListener('load', r); img.addEventListener('error', r); })));
-        }""")
+        p = open_page(path, scheme)
+        wait_for_images_and_math(p.page)
+        rel = path.relative_to(html_dir)
         bad = p.page.evaluate("""() => Array.from(document.images)
             .filter(img => !(img.complete && img.naturalWidth > 0 && img.naturalHeight > 0))
             .map(img => img.getAttribute('src'))""")
@@ -212,20 +326,99 @@ def test_every_page_loads_without_errors_and_images(smoke_book_html, open_page):
         empty = p.page.evaluate("""() => Array.from(document.querySelectorAll('figure'))
             .filter(f => !f.querySelector('img, svg, canvas, video'))
             .map(f => f.id || (f.textContent || '').trim().slice(0, 60))""")
+        facts = p.page.evaluate(PAGE_FACTS_JS)
         n_images += p.page.evaluate("document.images.length")
-        rel = path.relative_to(html_dir)
         problems += [f"{rel}: {e}" for e in p.errors]
+        problems += [f"{rel}: request to another host: {u}" for u in p.blocked]
         problems += [f"{rel}: image not loaded: {src}" for src in bad]
         problems += [f"{rel}: figure without an image: {f}" for f in empty]
+        # equations: typeset by the book's own MathJax, none left as raw TeX, no TeX errors
+        n_math += facts["math"]
+        if facts["math"] and not facts["mathjax"]:
+            problems.append(f"{rel}: {facts['math']} equations but no MathJax on the page")
+        problems += [f"{rel}: equation not typeset: {m!r}" for m in facts["math_unrendered"]]
+        problems += [f"{rel}: TeX error in equation: {m!r}" for m in facts["math_errors"]]
+        # one search field, the title once
+        if rel.name != "search.html" and facts["search_fields"] != 1:
+            problems.append(f"{rel}: {facts['search_fields']} visible search fields (want 1)")
+        if facts["title"] and facts["title_in_sidebar"] != 1:
+            problems.append(f"{rel}: the book's title appears {facts['title_in_sidebar']} times in the sidebar")
+        if facts["theme"] != scheme:
+            problems.append(f"{rel}: theme is {facts['theme']!r} with the reader's system set to {scheme}")
+        # figures: opaque (legible on the dark theme too), shown in a column of known width
+        for img in facts["images"]:
+            f = file_of(img["src"])
+            if f.suffix.lower() == ".png":
+                if f not in opaque_checked:
+                    opaque_checked[f] = png_is_opaque(f)
+                if not opaque_checked[f]:
+                    problems.append(f"{rel}: figure {f.name} has a transparent background (unreadable in dark mode)")
+            rooms.append((img["room"], f"{rel}: {f.name}"))
+        captions += facts["caption_px"]
+        # the explorer's text against what is behind it
+        for t in p.page.evaluate(CONTRAST_JS, ".vae-explorer"):
+            if t["ratio"] < MIN_CONTRAST:
+                problems.append(f"{rel}: explorer text {t['text']!r} has contrast {t['ratio']:.1f} (< {MIN_CONTRAST})")
+        # run pages: the run's four files, copied into the built book
+        if rel.parts[:2] == ("book", "runs") and rel.stem != "index":
+            n_run_pages += 1
+            links = {d["text"]: file_of(d["href"]) for d in facts["downloads"]}
+            for name, _ in RUN_DOWNLOADS:
+                target = links.get(name)
+                if target is None:
+                    problems.append(f"{rel}: no download link for {name}")
+                elif not (target.is_file() and target.stat().st_size > 0
+                          and html_dir in target.resolve().parents):
+                    problems.append(f"{rel}: {name} links to {target}, not a file of the built book")
         blocked.update(p.blocked)
         p.close()
-    print(f"\n{len(pages)} pages, {n_images} images checked; requests to other hosts blocked: {sorted(blocked) or 'none'}")
+    narrowest = min(rooms, default=(None, ""))
+    print(f"\n[{scheme}] {len(pages)} pages, {n_images} images, {n_math} equations typeset, "
+          f"{n_run_pages} run pages; requests to other hosts: {len(blocked)}"
+          f"{': ' + ', '.join(sorted(blocked)) if blocked else ''}; caption size "
+          f"{max(captions, default=0):.1f}px, narrowest figure column {narrowest[0]}px")
     assert not problems, "\n".join(problems)
     assert n_images > 0, "the book has no images at all"
+    assert n_math > 0, "the book has no equations at all"
+    assert n_run_pages > 0, "the book has no run pages"
+    # the assumptions of tests/test_figure_text.py: figures get at least PAGE_WIDTH_PX, captions
+    # are at most CAPTION_PX, so a figure's smallest text is at least the caption size on the page
+    assert captions and max(captions) <= figures.CAPTION_PX + 0.05, (max(captions, default=None), figures.CAPTION_PX)
+    assert narrowest[0] >= figures.PAGE_WIDTH_PX - 1, f"figure column {narrowest[0]}px < {figures.PAGE_WIDTH_PX}px at {narrowest[1]}"
 
 
-def test_latent_pad_follows_the_mouse_and_matches_keras(smoke_book, smoke_book_html, open_page, tmp_path):
-    html_dir = Path(smoke_book_html)
+SCREENSHOT_PAGES = ("book/training.html", "book/latent2d.html", "book/beyond/sweep.html")
+
+
+def test_screenshots_light_and_dark(book, open_page, tmp_path):
+    """Three pages (and the first run page) in the light and the dark theme, kept for a person to look at."""
+    out = Path(os.environ.get(SCREENSHOTS_ENV) or tmp_path)
+    out.mkdir(parents=True, exist_ok=True)
+    run_pages = sorted(p for p in (book.html / "book" / "runs").glob("*.html") if p.stem != "index")
+    targets = [book.html / rel for rel in SCREENSHOT_PAGES] + run_pages[:1]
+    shots, grounds = [], {}
+    for target in targets:
+        assert target.is_file(), f"{target} missing"
+        for scheme in ("light", "dark"):
+            p = open_page(target, scheme)
+            wait_for_images_and_math(p.page)
+            grounds[scheme] = p.page.evaluate("getComputedStyle(document.body).backgroundColor")
+            for kind, full in (("top", False), ("page", True)):
+                shot = out / f"{target.stem}-{scheme}-{kind}.png"
+                p.page.screenshot(path=str(shot), full_page=full)
+                shots.append(shot)
+            assert p.errors == [] and p.blocked == [], (p.errors, p.blocked)
+            p.close()
+    def luminance(css):
+        r, g, b = (int(v) for v in re.findall(r"\d+", css)[:3])
+        return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
+    assert luminance(grounds["light"]) > 0.8 and luminance(grounds["dark"]) < 0.3, grounds
+    assert all(s.stat().st_size > 5000 for s in shots)
+    print(f"\nscreenshots ({len(shots)}): {out}\n  " + "\n  ".join(s.name for s in shots))
+
+
+def test_latent_pad_follows_the_mouse_and_matches_keras(book, open_page, tmp_path):
+    html_dir = book.html
     path = html_dir / "book" / "latent2d.html"
     assert path.is_file(), f"{path} missing"
     p = open_page(path)
@@ -235,7 +428,7 @@ def test_latent_pad_follows_the_mouse_and_matches_keras(smoke_book, smoke_book_h
     assert len(pads) == 1, pads
     inst_id = pads[0]
     name = page.evaluate("(id) => window.vaeExplorer.instances[id].model", inst_id)
-    model = keras_model_for(page, name, smoke_book.cache_dir)
+    model = keras_model_for(page, name, book.cache_dir)
     assert model.latent_dim == 2
 
     # fixed latent points, decoded by the page's JavaScript, against Keras
@@ -287,8 +480,8 @@ def test_latent_pad_follows_the_mouse_and_matches_keras(smoke_book, smoke_book_h
     assert p.errors == [], p.errors
 
 
-def test_slider_explorers_follow_the_keyboard_and_match_keras(smoke_book, smoke_book_html, open_page, tmp_path):
-    html_dir = Path(smoke_book_html)
+def test_slider_explorers_follow_the_keyboard_and_match_keras(book, open_page, tmp_path):
+    html_dir = book.html
     path = html_dir / "book" / "samples.html"
     assert path.is_file(), f"{path} missing"
     p = open_page(path)
@@ -300,7 +493,7 @@ def test_slider_explorers_follow_the_keyboard_and_match_keras(smoke_book, smoke_
     assert dims == [10, 20], dims
     for inst_id in ids:
         name = page.evaluate("(id) => window.vaeExplorer.instances[id].model", inst_id)
-        model = keras_model_for(page, name, smoke_book.cache_dir)
+        model = keras_model_for(page, name, book.cache_dir)
         start = instance_state(page, inst_id)
         assert start["z"] == [0] * model.latent_dim  # every slider starts at 0
         check_state_against_keras(start, model)

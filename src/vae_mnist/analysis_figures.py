@@ -14,7 +14,8 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
-from .figures import _new_figure, prior_sample_images, tile_images
+from .figures import (MIN_FONT_PT, PAGE_WIDTH_IN, TITLE_FONT_PT, _new_figure, prior_sample_images, readable,
+                      tile_images)
 
 from matplotlib.figure import Figure  # noqa: E402  (after figures has chosen the backend)
 
@@ -29,7 +30,11 @@ def reconstructions_figure(models: Mapping[str, object], x, n: int = 10) -> Figu
 
     x = np.asarray(x, dtype="float32")[: int(n)]
     rows = [("test image", x)] + [(label, decode(m, encode_means(m, x))) for label, m in models.items()]
-    fig = _new_figure((0.75 * len(x) + 1.6, 0.8 * len(rows) + 0.2))
+    # page width: the image strips take what the row labels leave
+    label_in = 0.3 + 0.085 * MIN_FONT_PT * max(len(label) for label, _ in rows) / 11
+    strip_in = PAGE_WIDTH_IN - label_in - 0.1
+    row_in = strip_in / len(x) * 1.08
+    fig = _new_figure((PAGE_WIDTH_IN, row_in * len(rows) + 0.15))
     for r, (label, images) in enumerate(rows):
         ax = fig.add_subplot(len(rows), 1, r + 1)
         ax.imshow(tile_images(images, 1, len(x), pad=2), cmap="Greys_r", vmin=0, vmax=1, interpolation="nearest")
@@ -37,9 +42,9 @@ def reconstructions_figure(models: Mapping[str, object], x, n: int = 10) -> Figu
         ax.set_yticks([])
         for spine in ax.spines.values():
             spine.set_visible(False)
-        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
-    fig.subplots_adjust(left=0.16, right=0.99, top=0.98, bottom=0.02, hspace=0.08)
-    return fig
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=MIN_FONT_PT)
+    fig.subplots_adjust(left=label_in / PAGE_WIDTH_IN, right=0.99, top=0.99, bottom=0.01, hspace=0.08)
+    return readable(fig, layout=False)
 
 
 def interpolation_codes(model, x_a, x_b, steps: int = 10) -> np.ndarray:
@@ -65,13 +70,14 @@ def interpolation_figure(model, x_a, x_b, steps: int = 10, title: Optional[str] 
     rows = np.concatenate([x_a[:, None], blank, walk, blank, x_b[:, None]], axis=1)
     cols = rows.shape[1]
     canvas = tile_images(rows.reshape(-1, x_a.shape[1]), pairs, cols, pad=2)
-    fig = _new_figure((0.6 * cols, 0.62 * pairs + (0.4 if title else 0.1)))
+    tile = min(0.6, PAGE_WIDTH_IN / cols)  # inches per image: the whole walk fits the page's width
+    fig = _new_figure((tile * cols, tile * 1.03 * pairs + (0.4 if title else 0.1)))
     ax = fig.add_axes([0, 0, 1, 0.9 if title else 1])
     ax.imshow(canvas, cmap="Greys_r", vmin=0, vmax=1, interpolation="nearest")
     ax.axis("off")
     if title:
-        fig.suptitle(title, fontsize=10)
-    return fig
+        fig.suptitle(title, fontsize=TITLE_FONT_PT)
+    return readable(fig, layout=False)
 
 
 def kl_per_dimension_figure(kl_per_dim, mean_variance, threshold: float = 0.01,
@@ -87,11 +93,14 @@ def kl_per_dimension_figure(kl_per_dim, mean_variance, threshold: float = 0.01,
     active = var[order] > threshold
     colors = np.where(active, "tab:blue", "lightgray")
     pos = np.arange(len(kl))
-    fig = _new_figure((max(5.0, 0.28 * len(kl) + 2.5), 5.2))
+    fig = _new_figure((min(PAGE_WIDTH_IN, 0.28 * len(kl) + 2.5) if len(kl) > 8 else 4.5, 5.2))
     ax1 = fig.add_subplot(2, 1, 1)
     ax1.bar(pos, kl[order], color=colors)
     ax1.set_ylabel("KL (nats)")
-    ax1.set_xticks(pos, [str(i) for i in order], fontsize=7)
+    # dimension numbers under the lower panel's bars; at most about 12, so that they stay legible
+    step = max(1, int(math.ceil(len(kl) / 12)))
+    ax1.set_xticks(pos[::step], [str(i) for i in order[::step]])
+    ax1.tick_params(labelbottom=False)
     ax1.grid(axis="y", alpha=0.3)
     ax2 = fig.add_subplot(2, 1, 2, sharex=ax1)
     ax2.bar(pos, np.maximum(var[order], 1e-8), color=colors)
@@ -99,11 +108,10 @@ def kl_per_dimension_figure(kl_per_dim, mean_variance, threshold: float = 0.01,
     ax2.set_yscale("log")
     ax2.set_ylabel(r"Var$_x$ E[$z_u$|x]")
     ax2.set_xlabel("latent dimension u (sorted by KL)")
-    ax2.legend(loc="upper right", fontsize=8, frameon=False)
+    ax2.legend(loc="lower right", bbox_to_anchor=(1.0, 0.98), frameon=False, borderaxespad=0.1)
     ax2.grid(axis="y", alpha=0.3)
-    ax1.set_title(title or f"{int(active.sum())} of {len(kl)} dimensions active", fontsize=10)
-    fig.tight_layout()
-    return fig
+    ax1.set_title(title or f"{int(active.sum())} of {len(kl)} dimensions active", fontsize=TITLE_FONT_PT)
+    return readable(fig)
 
 
 def _latent_size_axis(ax, z, ylabel: str) -> None:
@@ -114,16 +122,16 @@ def _latent_size_axis(ax, z, ylabel: str) -> None:
     ax.set_xlabel("latent size z")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend()
 
 
 def sweep_figure(rows: Sequence[dict]) -> Figure:
-    """Left: test negative ELBO and IWAE NLL (± 2 standard errors) against latent size.
-    Right: active units against latent size, with the line "all dimensions active"."""
+    """Top: test negative ELBO and IWAE NLL (± 2 standard errors) against latent size.
+    Bottom: active units against latent size, with the line "all dimensions active"."""
     rows = sorted(rows, key=lambda r: r["latent_dim"])
     z = np.array([r["latent_dim"] for r in rows], dtype="float64")
-    fig = _new_figure((10.5, 3.8))
-    ax = fig.add_subplot(1, 2, 1)
+    fig = _new_figure((PAGE_WIDTH_IN, 6.4))
+    ax = fig.add_subplot(2, 1, 1)
     ax.plot(z, [r["neg_elbo"] for r in rows], "o-", label="test negative ELBO")
     iw = [(zz, r["iwae_nll"], r["iwae_stderr"], r["iwae_k"]) for zz, r in zip(z, rows) if r.get("iwae_nll") is not None]
     if iw:
@@ -131,7 +139,7 @@ def sweep_figure(rows: Sequence[dict]) -> Figure:
         ax.errorbar([t[0] for t in iw], [t[1] for t in iw], yerr=[2 * t[2] for t in iw], fmt="s--", capsize=3,
                     label=f"IWAE NLL, k = {', '.join(map(str, ks))} (± 2 s.e.)")
     _latent_size_axis(ax, z, "nats per test image")
-    ax2 = fig.add_subplot(1, 2, 2)
+    ax2 = fig.add_subplot(2, 1, 2)
     au = [(zz, r["active_units"]) for zz, r in zip(z, rows) if r.get("active_units") is not None]
     ax2.plot(z, z, ":", color="gray", label="all dimensions active")
     if au:
@@ -139,23 +147,22 @@ def sweep_figure(rows: Sequence[dict]) -> Figure:
     ax2.set_yscale("log")
     ax2.set_yticks(z, [str(int(v)) for v in z])
     _latent_size_axis(ax2, z, "active units")
-    fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 def sample_grids_figure(models: Mapping[str, object], n: int = 64, seed: int = 0) -> Figure:
     """Prior samples (decoded pixel means) of several models side by side, the same codes' seed for each."""
     cols = int(math.ceil(math.sqrt(n)))
     rows = int(math.ceil(n / cols))
-    fig = _new_figure((3.6 * len(models), 3.6 * rows / cols + 0.4))
+    side = min(3.6, (PAGE_WIDTH_IN - 0.2) / len(models))
+    fig = _new_figure((side * len(models) + 0.2, side * rows / cols + 0.45))
     for i, (label, model) in enumerate(models.items()):
         ax = fig.add_subplot(1, len(models), i + 1)
         ax.imshow(tile_images(prior_sample_images(model, n, seed), rows, cols, pad=2), cmap="Greys_r",
                   vmin=0, vmax=1, interpolation="nearest")
-        ax.set_title(label, fontsize=10)
+        ax.set_title(label, fontsize=TITLE_FONT_PT)
         ax.axis("off")
-    fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 def pixel_histogram_figure(x, bins: int = 50) -> Figure:
@@ -168,8 +175,7 @@ def pixel_histogram_figure(x, bins: int = 50) -> Figure:
     ax.set_xlabel("pixel value")
     ax.set_ylabel("count (log scale)")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 __all__ = ["reconstructions_figure", "interpolation_figure", "interpolation_codes", "kl_per_dimension_figure",

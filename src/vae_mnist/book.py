@@ -5,15 +5,17 @@ with :func:`copy_book` and build it in a temporary folder.
 """
 from __future__ import annotations
 
+import json
+import logging
 import os
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
-from .pages import RUNS_DIR, book_root, page_name, prune_run_pages, run_notebook
+from .pages import KERNEL_LOG_ARGS, KERNEL_NAME, RUNS_DIR, book_root, page_name, prune_run_pages, run_notebook
 from .profiles import ENV_PROFILE, ENV_SEEDS, book_runs, current_profile, current_seeds
 from .stamps import invalidate_execution_cache, source_hash, write_stamp
 
@@ -26,6 +28,56 @@ def _jupyter_book_command() -> List[str]:
     if found:
         return [found]
     return [sys.executable, "-m", "jupyter_book.cli.main"]
+
+
+# --------------------------------------------------------------------------------------
+# A quiet terminal: the build's own progress and real warnings, not two known notices
+# --------------------------------------------------------------------------------------
+def quiet_kernel_path(root: Path) -> Optional[Path]:
+    """A private ``JUPYTER_PATH`` folder with the ``python3`` kernelspec plus ``KERNEL_LOG_ARGS``.
+
+    Those arguments (vae_mnist.pages) start ipykernel's application log at ERROR, which drops its
+    start-up notice "Kernel is running over TCP without encryption"; the chapters' own warnings
+    and stderr are cell outputs, shown in the book (execute: stderr_output: show).
+
+    jupyter-book's execution of the chapters (MyST-NB through jupyter-cache and nbclient) offers
+    no kernel arguments; a kernelspec of the same name earlier on ``JUPYTER_PATH`` is the one
+    place where its kernels' command line is set. Returns ``None`` (and changes nothing) when no
+    ``python3`` kernelspec is installed.
+    """
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+        spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
+    except (ImportError, NoSuchKernel):  # pragma: no cover - make venv installs the kernelspec
+        return None
+    folder = Path(root) / "_build" / ".kernels"
+    kernel_dir = folder / "kernels" / KERNEL_NAME
+    kernel_dir.mkdir(parents=True, exist_ok=True)
+    data = spec.to_dict()
+    data["argv"] = [a for a in data["argv"] if a not in KERNEL_LOG_ARGS] + KERNEL_LOG_ARGS
+    (kernel_dir / "kernel.json").write_text(json.dumps(data, indent=1))
+    return folder
+
+
+class _DropRetracingNotice(logging.Filter):
+    """TensorFlow's "N out of the last N calls to <function ...> triggered tf.function retracing".
+
+    The build trains its runs one after another in one process; each run builds its own epoch
+    function (vae_mnist.training) for its own model and data, so these traces are expected, not
+    the accidental retracing the notice is about. Every other TensorFlow message still shows.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+def quiet_tensorflow_retracing() -> None:
+    import tensorflow as tf
+
+    logger = tf.get_logger()
+    if not any(isinstance(f, _DropRetracingNotice) for f in logger.filters):
+        logger.addFilter(_DropRetracingNotice())
 
 
 def build_book(profile: str = "full", seeds: int = 1, root=None, data_dir=None, progress=print,
@@ -48,6 +100,7 @@ def build_book(profile: str = "full", seeds: int = 1, root=None, data_dir=None, 
     os.environ[ENV_SEEDS] = str(seeds)
     from .runs import cache_dir, get_run
 
+    quiet_tensorflow_retracing()
     configs = book_runs(profile, seeds)
     say(f"book build: profile {profile}, {seeds} seed(s), {len(configs)} runs, run cache {cache_dir()}")
 
@@ -103,6 +156,9 @@ def build_book(profile: str = "full", seeds: int = 1, root=None, data_dir=None, 
     env = dict(os.environ)
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     env.pop("MPLBACKEND", None)  # an inherited "Agg" would turn the chapters' figures into text
+    kernels = quiet_kernel_path(root)
+    if kernels is not None:
+        env["JUPYTER_PATH"] = os.pathsep.join([str(kernels)] + [p for p in env.get("JUPYTER_PATH", "").split(os.pathsep) if p])
     code = subprocess.call(cmd, cwd=str(root), env=env)
     t_end = time.perf_counter()
     say(f"book build {'finished' if code == 0 else 'FAILED (exit %d)' % code} in {t_end - t_start:.0f}s "

@@ -47,14 +47,88 @@ def class_names_for(dataset: str) -> tuple:
     return FASHION_CLASSES if dataset == "fashion-mnist" else MNIST_CLASSES
 
 
+# --------------------------------------------------------------------------------------
+# One style for every figure: legible at the book's page width
+# --------------------------------------------------------------------------------------
+#: Figures are rendered at DPI (Jupyter's inline backend uses the figure's own dpi) and the book
+#: shows a figure at most PAGE_WIDTH_PX wide (the figure column of sphinx-book-theme at a 1280 px
+#: window; tests/test_browser.py measures it), scaling wider images down. CAPTION_PX is the size
+#: of the book's caption text there. Every text of every figure is at least MIN_FONT_PT, so on
+#: the page it is at least CAPTION_PX when the figure is no wider than PAGE_WIDTH_PX:
+#: MIN_FONT_PT * DPI / 72 >= CAPTION_PX. Figures are drawn at most PAGE_WIDTH_IN wide.
+DPI = 100
+PAGE_WIDTH_PX = 672
+CAPTION_PX = 16.0
+PAGE_WIDTH_IN = PAGE_WIDTH_PX / DPI
+MIN_FONT_PT = 12.0
+TITLE_FONT_PT = 13.0
+
+
 def _new_figure(figsize) -> Figure:
     # A Figure not registered with pyplot: no global state, no leaked windows; Jupyter
-    # still shows it as the cell's result (and glue() stores it).
+    # still shows it as the cell's result (and glue() stores it). An opaque white background,
+    # so that the figure reads the same in the book's dark mode.
     import matplotlib.pyplot as plt
 
-    fig = plt.figure(figsize=figsize)
+    fig = plt.figure(figsize=figsize, dpi=DPI, facecolor="white")
     plt.close(fig)
     return fig
+
+
+def readable(fig: Figure, layout: bool = True, min_pt: float = MIN_FONT_PT) -> Figure:
+    """Raise every text of ``fig`` (tick labels, labels, titles, legends, annotations) to ``min_pt``.
+
+    The one place that makes figures legible on the page; each figure function ends with it.
+    ``layout`` re-runs ``tight_layout`` (off for figures placed by hand with ``add_axes``).
+    """
+    from matplotlib.text import Text
+
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            for which in ("major", "minor"):
+                labels = axis.get_ticklabels(minor=which == "minor")
+                size = max([t.get_fontsize() for t in labels] + [min_pt])
+                axis.set_tick_params(which=which, labelsize=max(size, min_pt))
+    for text in fig.findobj(Text):
+        if text.get_fontsize() < min_pt:
+            text.set_fontsize(min_pt)
+    if layout:
+        fig.tight_layout()
+    return fig
+
+
+def smallest_text_pt(fig: Figure) -> float:
+    """The smallest font size (points) of any visible, non-empty text of ``fig`` after drawing it."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    FigureCanvasAgg(fig).draw()
+    hidden = set()  # the tick and axis labels of axes drawn without axes (axis("off"))
+    for ax in fig.axes:
+        if not ax.axison:
+            hidden.update(id(t) for axis in (ax.xaxis, ax.yaxis) for t in axis.findobj(Text))
+    sizes = [t.get_fontsize() for t in fig.findobj(Text)
+             if t.get_visible() and t.get_text().strip() and id(t) not in hidden]
+    return min(sizes) if sizes else float("inf")
+
+
+def shown_width_px(fig: Figure) -> int:
+    """The width in pixels of the PNG the book shows for ``fig`` (inline backend: tight bounding box)."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    import struct
+
+    buf = io.BytesIO()
+    FigureCanvasAgg(fig).print_figure(buf, format="png", dpi=fig.dpi, bbox_inches="tight")
+    return struct.unpack(">I", buf.getvalue()[16:20])[0]
+
+
+def smallest_text_on_page_px(fig: Figure) -> float:
+    """The smallest text of ``fig`` in CSS pixels when the book shows it (scaled to PAGE_WIDTH_PX)."""
+    scale = min(1.0, PAGE_WIDTH_PX / shown_width_px(fig))
+    return smallest_text_pt(fig) * fig.dpi / 72.0 * scale
 
 
 # --------------------------------------------------------------------------------------
@@ -115,7 +189,7 @@ def architecture_figure(model, title: Optional[str] = None) -> Figure:
         levels.setdefault(depth[r["name"]], []).append(r)
     n_levels = len(levels)
     width = max(len(v) for v in levels.values())
-    fig = _new_figure((3.3 * max(width, 1) + 0.8, 1.45 * n_levels + 0.9))
+    fig = _new_figure((min(PAGE_WIDTH_IN, 3.0 * max(width, 1) + 0.6), 1.5 * n_levels + 0.9))
     ax = fig.add_axes([0, 0, 1, 1])
     ax.set_xlim(0, max(width, 1))
     ax.set_ylim(-0.35, n_levels + 0.25)
@@ -135,12 +209,13 @@ def architecture_figure(model, title: Optional[str] = None) -> Figure:
                                         boxstyle="round,pad=0.02,rounding_size=0.06",
                                         facecolor=face, edgecolor="#333333", linewidth=1.2))
             kind = r["type"] + (f" ({r['activation']})" if r["activation"] not in (None, "linear") else "")
-            ax.text(cx, cy + 0.2, r["name"], ha="center", va="center", fontsize=10, fontweight="bold")
-            ax.text(cx, cy + 0.01, kind, ha="center", va="center", fontsize=8.5)
-            ax.text(cx, cy - 0.17, f"output {r['output_shape']}", ha="center", va="center",
-                    fontsize=8.5, family="monospace")
-            ax.text(cx, cy - 0.32, f"{r['params']:,} parameters", ha="center", va="center",
-                    fontsize=8, color="#555555")
+            ax.text(cx, cy + 0.21, r["name"], ha="center", va="center", fontsize=TITLE_FONT_PT,
+                    fontweight="bold")
+            ax.text(cx, cy + 0.03, kind, ha="center", va="center", fontsize=MIN_FONT_PT)
+            ax.text(cx, cy - 0.14, f"output {r['output_shape']}", ha="center", va="center",
+                    fontsize=MIN_FONT_PT, family="monospace")
+            ax.text(cx, cy - 0.3, f"{r['params']:,} parameters", ha="center", va="center",
+                    fontsize=MIN_FONT_PT, color="#444444")
     for r in rows:
         for src in r["inputs"]:
             if src in pos:
@@ -151,8 +226,8 @@ def architecture_figure(model, title: Optional[str] = None) -> Figure:
     total = int(model.count_params())
     heading = title or model.name
     ax.text(max(width, 1) / 2, n_levels + 0.08, f"{heading}: {total:,} parameters",
-            ha="center", va="center", fontsize=11)
-    return fig
+            ha="center", va="center", fontsize=TITLE_FONT_PT)
+    return readable(fig, layout=False)
 
 
 def encoder_figure(model) -> Figure:
@@ -244,7 +319,7 @@ def latent_manifold_figure(model, n: int = 20, grid: str = "gaussian", span: flo
     points = manifold_grid(n, grid, span)
     images = decode(model, points.reshape(-1, 2))
     canvas = tile_images(images, n, n)
-    fig = _new_figure((7.2, 7.2))
+    fig = _new_figure((PAGE_WIDTH_IN * 0.95, PAGE_WIDTH_IN * 0.95))
     ax = fig.add_subplot(1, 1, 1)
     q = points[0, :, 0]
     # The Gaussian grid is not uniform in z: label the tiles' centres with their z values.
@@ -258,8 +333,7 @@ def latent_manifold_figure(model, n: int = 20, grid: str = "gaussian", span: flo
             else f"linear grid over [{-float(span):g}, {float(span):g}]")
     ax.set_xlabel(f"$z_1$ ({kind})")
     ax.set_ylabel("$z_2$")
-    fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 def side_by_side(figs: Sequence[Figure], titles: Optional[Sequence[str]] = None, width: float = 12.0,
@@ -301,7 +375,7 @@ def latent_scatter_figure(model, x, y, class_names: Optional[Sequence[str]] = No
         x, y = x[:max_points], y[:max_points]
     means = encode_means(model, x)
     names = list(class_names) if class_names is not None else [str(c) for c in range(int(y.max()) + 1)]
-    fig = _new_figure((7.6, 6.4))
+    fig = _new_figure((PAGE_WIDTH_IN, 5.6))
     ax = fig.add_subplot(1, 1, 1)
     cmap = matplotlib.colormaps["tab10"]
     for c in range(len(names)):
@@ -316,8 +390,7 @@ def latent_scatter_figure(model, x, y, class_names: Optional[Sequence[str]] = No
                     title="class")
     for h in leg.legend_handles:
         h.set_alpha(1)
-    fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 def prior_sample_images(model, n: int = 100, seed: int = 0) -> np.ndarray:
@@ -342,13 +415,13 @@ def prior_samples_figure(model, n: int = 100, seed: int = 0) -> Figure:
     ax = fig.add_axes([0, 0, 1, 1])
     ax.imshow(canvas, cmap="Greys_r", vmin=0, vmax=1, interpolation="nearest")
     ax.axis("off")
-    return fig
+    return readable(fig, layout=False)
 
 
 def learning_curves_figure(history: dict, title: Optional[str] = None) -> Figure:
     """Train and test loss (negative ELBO), reconstruction and KL per epoch of a run's history."""
     panels = [("loss", "negative ELBO"), ("reconstruction", "reconstruction"), ("kl", "KL")]
-    fig = _new_figure((11, 3.4))
+    fig = _new_figure((PAGE_WIDTH_IN, 3.1 + (0.35 if title else 0)))
     epochs = np.arange(1, len(history["loss"]) + 1)
     for i, (key, label) in enumerate(panels):
         ax = fig.add_subplot(1, 3, i + 1)
@@ -356,16 +429,63 @@ def learning_curves_figure(history: dict, title: Optional[str] = None) -> Figure
         ax.plot(epochs, history[key], label="train", marker=marker)
         if f"test_{key}" in history:
             ax.plot(epochs, history[f"test_{key}"], label="test", marker=marker, linestyle="--")
-        ax.set_title(label)
+        ax.set_title(label, fontsize=TITLE_FONT_PT)
         ax.set_xlabel("epoch")
-        ax.set_ylabel("nats per image")
-        ax.grid(alpha=0.3)
         if i == 0:
+            ax.set_ylabel("nats per image")
             ax.legend()
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4, integer=True))
+        ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+        fig.suptitle(title, fontsize=MIN_FONT_PT)
+    return readable(fig)
+
+
+def latent_size_curves_figure(histories, key: str = "test_loss", train_key: Optional[str] = "loss") -> Figure:
+    """Test negative ELBO per epoch of several runs on common axes, one colour per latent size.
+
+    In the style of Kingma and Welling's Figure 2 (the bound during training for several latent
+    sizes): ``histories`` maps a label (a latent size, or any text) to a run's history; the test
+    curve is solid, the training curve (``train_key``, averaged over each epoch) dashed in the same
+    colour. The epoch axis is logarithmic when there are more than two epochs, so that the first
+    epochs and the last ones are both visible.
+    """
+    fig = _new_figure((PAGE_WIDTH_IN, 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    cmap = matplotlib.colormaps["tab10"]
+    n_epochs = 1
+    finals = []
+    for i, (label, history) in enumerate(histories.items()):
+        name = f"z = {label}" if isinstance(label, (int, np.integer)) else str(label)
+        test = np.asarray(history[key], dtype=float)
+        epochs = np.arange(1, len(test) + 1)
+        n_epochs = max(n_epochs, len(test))
+        marker = "o" if len(test) < 3 else None
+        ax.plot(epochs, test, color=cmap(i % 10), marker=marker, linewidth=2, label=f"{name}, test")
+        finals.append(test[-1])
+        if train_key and train_key in history:
+            ax.plot(epochs, history[train_key], color=cmap(i % 10), marker=marker, linestyle="--",
+                    linewidth=1.2, label=f"{name}, train")
+    if n_epochs > 2:
+        ax.set_xscale("log")
+        ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500) if t <= n_epochs]
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.minorticks_off()
+        # the first epoch's loss is far above the rest: keep the later epochs readable
+        later = [v for h in histories.values() for k in (key, train_key) if k and k in h
+                 for v in h[k][1:]]
+        if later:
+            lo, hi = min(later), max(later)
+            pad = 0.06 * (hi - lo) + 1e-9
+            ax.set_ylim(lo - pad, hi + pad)
+    else:
+        ax.set_xticks(range(1, n_epochs + 1))
+    ax.set_xlabel("epoch" + (" (log scale)" if n_epochs > 2 else ""))
+    ax.set_ylabel("negative ELBO (nats per image)")
+    ax.grid(alpha=0.3)
+    ax.legend(ncol=2 if len(histories) > 2 else 1)
+    return readable(fig)
 
 
 def figure_to_array(fig: Figure) -> np.ndarray:

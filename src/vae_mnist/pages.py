@@ -42,6 +42,39 @@ def run_title(config: RunConfig) -> str:
     return f"Run: z = {config.latent_dim} ({', '.join(parts)})"
 
 
+#: The files of a run folder that a run page offers for download, with what each holds.
+RUN_DOWNLOADS = (
+    ("model.keras", "the trained model (Keras native format; load it as below)"),
+    ("config.json", "the run's configuration (vae_mnist.RunConfig)"),
+    ("metrics.json", "its test-set numbers"),
+    ("history.json", "its losses per epoch"),
+)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB" if n >= 1e3 else f"{n} B"
+
+
+def run_downloads_markdown(run_dir, page_dir=None) -> str:
+    """A table of download links to a run's files, for its run page (MyST Markdown).
+
+    Each link is Sphinx's ``{download}`` role with the file's path relative to the page's folder
+    (``page_dir``, default the working directory, which papermill sets to the page's folder):
+    Sphinx copies each file into the built book's ``_downloads/``, so the links work from disk and
+    on a static host, and a file that is missing fails the strict build.
+    """
+    run_dir = Path(run_dir).resolve()
+    page_dir = Path(page_dir if page_dir is not None else os.getcwd()).resolve()
+    rows = ["| file | what it holds | size |", "|---|---|---|"]
+    for name, what in RUN_DOWNLOADS:
+        path = run_dir / name
+        if not path.is_file():
+            raise VaeMnistError(f"run {run_dir.name} has no {name}")
+        rel = Path(os.path.relpath(path, page_dir)).as_posix()
+        rows.append(f"| {{download}}`{name} <{rel}>` | {what} | {_size(path.stat().st_size)} |")
+    return "\n".join(rows)
+
+
 def book_root(root=None) -> Path:
     """The folder holding ``_config.yml``, ``_toc.yml`` and ``book/``."""
     if root is not None:
@@ -146,6 +179,29 @@ def postprocess_run_page(nb, config: RunConfig, data_dir=None, stamp: Optional[s
     return nb
 
 
+#: Kernel arguments for a quiet terminal: ipykernel's application log (its start-up notices, e.g.
+#: "Kernel is running over TCP without encryption", which every local kernel prints) at ERROR.
+#: The notebook's own warnings and stderr are cell outputs and unaffected.
+KERNEL_LOG_ARGS = ["--IPKernelApp.log_level=ERROR"]
+KERNEL_NAME = "python3"
+
+
+def kernel_log_arguments() -> list:
+    """:data:`KERNEL_LOG_ARGS`, unless the ``python3`` kernelspec passes them already.
+
+    The book build puts its own copy of the kernelspec, with these arguments, first on
+    ``JUPYTER_PATH`` (vae_mnist.book.quiet_kernel_path); a chapter that runs papermill inherits
+    it, and traitlets refuses an option given twice.
+    """
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        argv = KernelSpecManager().get_kernel_spec(KERNEL_NAME).argv
+    except Exception:  # no such kernelspec: papermill reports that itself
+        return list(KERNEL_LOG_ARGS)
+    return [a for a in KERNEL_LOG_ARGS if a not in argv]
+
+
 def run_notebook(config: RunConfig, output_dir=None, data_dir=None, force: bool = False, *,
                  root=None, profile: Optional[str] = None, book_run: bool = False,
                  progress=print, src_hash: Optional[str] = None) -> Path:
@@ -187,9 +243,7 @@ def run_notebook(config: RunConfig, output_dir=None, data_dir=None, force: bool 
         os.environ[ENV_PROFILE] = current_profile(profile)
         executed = papermill.execute_notebook(nb, str(tmp), parameters=params, kernel_name="python3",
                                               progress_bar=False, cwd=str(out_dir),
-                                              # the kernel's start-up notice ("running over TCP
-                                              # without encryption") is noise, not a result
-                                              extra_arguments=["--IPKernelApp.log_level=ERROR"])
+                                              extra_arguments=kernel_log_arguments())
     except BaseException as exc:  # Ctrl-C and SIGTERM too: no half-written page is kept
         tmp.unlink(missing_ok=True)
         err = getattr(exc, "ename", None)

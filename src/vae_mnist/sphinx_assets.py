@@ -13,9 +13,84 @@ else from ``html_context["default_mode"]``; Jupyter Book leaves that unset, so a
 page logged "Got invalid theme mode: . Resetting to auto." as a console error. The default here is
 ``auto`` (follow the reader's system setting), which is what the theme falls back to anyway.
 
+3. Equations without a network. Sphinx loads MathJax from a CDN by default, so a book opened from
+disk or offline showed raw LaTeX. ``_config.yml`` sets ``mathjax_path`` to a path under
+``_static`` (relative: it works from ``file://`` and on any static host), and this extension copies
+the MathJax 3 components that path needs into the built book when the HTML build finishes: the
+``tex-chtml`` combined component, its web fonts and the TeX extensions it autoloads (about 2 MB of
+the package's 24 MB), with MathJax's licence. The files come from the Python package
+``django-static-mathjax`` (MathJax 3.2.2's own ``es5`` build; installed by ``make venv``, see
+``pyproject.toml``). A ``mathjax_path`` on another host is an error, not a silent CDN request.
+
+4. Bold for numbers only. MyST-NB sets every ``{glue:text}`` value in bold; a glued number may stand
+out, but a glued clause (e.g. "one seed (seed 0); build with ...") in bold reads oddly. Glued text
+that is a number is marked ``pasted-number`` and only that stays bold (``static/css/vae-book.css``).
+
 Enabled in ``_config.yml`` (``sphinx: extra_extensions``).
 """
 from __future__ import annotations
+
+import posixpath
+import re
+import shutil
+from pathlib import Path
+
+from docutils import nodes
+
+from sphinx.errors import ExtensionError
+
+#: ``mathjax_path`` of the book (under ``_static``), and what the MathJax folder next to it needs:
+#: the combined component, the CHTML output's fonts and the TeX packages that ``autoload`` fetches
+#: on first use (e.g. ``\boldsymbol``). The menu, speech and explorer (a11y, sre) are left out.
+MATHJAX_PATH = "mathjax/tex-chtml.js"
+MATHJAX_PARTS = ("output/chtml/fonts/woff-v2", "input/tex/extensions")
+MATHJAX_VERSION = "3.2.2"
+
+
+def mathjax_source() -> Path:
+    """The ``es5`` folder of MathJax's build, from the ``django-static-mathjax`` package."""
+    try:
+        import mathjax  # the package django-static-mathjax (no Django needed: it only ships files)
+    except ImportError:
+        raise ExtensionError("MathJax is not installed: pip install 'django-static-mathjax==3.2.2.1' "
+                             "(make venv does)") from None
+    root = Path(mathjax.__file__).resolve().parent / "static" / "mathjax"
+    es5 = root / "es5"
+    if not (es5 / "tex-chtml.js").is_file():
+        raise ExtensionError(f"no MathJax build at {es5}")
+    return es5
+
+
+def _is_remote(path: str) -> bool:
+    return "://" in path or path.startswith("//")
+
+
+def check_mathjax_path(app, config):
+    path = config.mathjax_path or ""
+    if _is_remote(path):
+        raise ExtensionError(f"mathjax_path {path!r} is on another host; the book serves its own MathJax: "
+                             f"set sphinx: config: mathjax_path: {MATHJAX_PATH} in _config.yml")
+
+
+def copy_mathjax(app, exception):
+    """Copy the MathJax files that ``mathjax_path`` needs into ``<outdir>/_static``."""
+    if exception is not None or app.builder.format != "html":
+        return
+    path = app.config.mathjax_path
+    if _is_remote(path):  # pragma: no cover - refused at config-inited
+        return
+    src = mathjax_source()
+    name = posixpath.basename(path)
+    if not (src / name).is_file():
+        raise ExtensionError(f"mathjax_path {path!r}: MathJax {MATHJAX_VERSION} has no component {name}")
+    dest = Path(app.outdir) / "_static" / posixpath.dirname(path)
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src / name, dest / name)
+    for part in MATHJAX_PARTS:
+        shutil.copytree(src / part, dest / part, dirs_exist_ok=True)
+    licence = src.parent / "LICENSE"
+    if licence.is_file():
+        shutil.copy2(licence, dest / "LICENSE")
 
 
 def _key(script):
@@ -46,8 +121,35 @@ def default_colour_mode(app, config):
     config.html_context = context
 
 
+CSS_DIR = Path(__file__).resolve().parent / "static" / "css"
+CSS_FILE = "vae-book.css"
+# a number as glue prints it: 101.46, -3.2e-04, 60,000, 12 %
+_NUMBER = re.compile(r"^[-+−]?(\d{1,3}(,\d{3})+|\d+)?(\.\d+)?([eE][-+]?\d+)?\s?%?$")
+
+
+def is_number(text: str) -> bool:
+    """A glued number (``101.46``, ``60,000``, ``12 %``, ``96.85 ± 0.24``), not a clause."""
+    parts = [p.strip() for p in text.split("\u00b1")]
+    return all(p and any(c.isdigit() for c in p) and _NUMBER.match(p) for p in parts)
+
+
+def mark_glued_numbers(app, doctree, docname):
+    for node in doctree.findall(nodes.inline):
+        if "pasted-text" in node["classes"] and is_number(node.astext()):
+            node["classes"].append("pasted-number")
+
+
+def add_book_css(app, config):
+    config.html_static_path = list(config.html_static_path or []) + [str(CSS_DIR)]
+
+
 def setup(app):
+    app.connect("config-inited", add_book_css)
+    app.add_css_file(CSS_FILE)
+    app.connect("doctree-resolved", mark_glued_numbers)
     app.connect("config-inited", default_colour_mode)
+    app.connect("config-inited", check_mathjax_path)
+    app.connect("build-finished", copy_mathjax)
     # after other handlers (default priority 500) have added their scripts
     app.connect("html-page-context", dedupe_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}
