@@ -224,11 +224,9 @@ def local_cluster_env(workers: int, cores: Optional[int] = None) -> dict:
 
 
 def _dashboard_address():
-    try:
-        import bokeh  # noqa: F401  (the dashboard needs it; without it there is no link to show)
-    except ImportError:
-        return None
-    with socket.socket() as s:  # a free port (Dask's default, 8787, may be taken: it would warn)
+    # The scheduler's HTTP server (the dashboard when bokeh is installed, health and metrics pages
+    # always) on a free port: Dask's default, 8787, may be taken by another cluster and it would warn.
+    with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return f"127.0.0.1:{s.getsockname()[1]}"
 
@@ -290,7 +288,10 @@ def open_client(workers: int = DEFAULT_WORKERS, scheduler: Optional[str] = None,
 
 
 def _link(client) -> str:
+    """``"; dashboard <address>"`` when the scheduler serves Dask's dashboard, else nothing."""
     try:
+        if client.cluster is not None:  # an embedded cluster: its dashboard needs bokeh here
+            import bokeh  # noqa: F401
         info = client.scheduler_info()
         if "dashboard" not in info.get("services", {}):
             return ""
