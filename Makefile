@@ -1,5 +1,5 @@
 # Two commands do all set-up on a fresh machine:
-#   make book   - create .venv, train what the run cache lacks, execute the run pages, build _build/html
+#   make book   - create .venv from requirements-lock.txt, train what the run cache lacks, execute the run pages, build _build/html
 #                 (WORKERS=N training processes side by side; SEEDS=N seeds per headline model)
 #   make test   - create .venv and run the test suite (unit tests, CLI, a smoke build of the whole book)
 #
@@ -18,11 +18,15 @@ export VAE_MNIST_DATA_DIR := $(DATA_DIR)
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The environment comes from the lock (every package pinned and hashed; `python scripts/lock.py`
+# re-locks after a pyproject.toml change, `--upgrade` moves to the newest allowed versions), then the
+# project itself without dependencies. README, "Without make", lists these same commands.
+$(VENV)/.installed: pyproject.toml requirements-lock.txt
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[book,test]"
-	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-lock.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3
 	touch $@
 
 book: venv

@@ -7,6 +7,8 @@ same command a reader uses (``vae-mnist book``). Tests that need the built HTML 
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
 import subprocess
 import sys
 import time
@@ -46,6 +48,37 @@ def build_smoke_book(root: Path, env: dict, log: Path) -> tuple:
     return code, time.perf_counter() - t0
 
 
+#: Appended to the README's papermill command in the smoke book: the smoke profile's tiny settings.
+SMOKE_PARAMETERS = "-p epochs 1 -p train_subset 2000 -p test_subset 500"
+#: The pages the README's papermill command writes in the smoke book: as written (from the book's root)
+#: and with papermill's --cwd (the kernel in book/runs).
+README_PAGES = ("my-run", "my-run-cwd")
+
+
+def readme_papermill_command() -> str:
+    """The README's raw papermill command for a rerun, exactly as printed there."""
+    readme = (ROOT / "README.md").read_text()
+    found = re.findall(r"^jupytext --to ipynb .*\| papermill - .*$", readme, flags=re.M)
+    assert len(found) == 1, f"README should print one papermill command, found {found}"
+    return found[0]
+
+
+def run_readme_papermill(root: Path, env: dict, log: Path) -> None:
+    """Run the README's papermill command in ``root`` (literally, then with ``--cwd book/runs``)."""
+    command = readme_papermill_command()
+    variants = {"my-run": command,
+                "my-run-cwd": command.replace("papermill - book/runs/my-run.ipynb",
+                                              "papermill - book/runs/my-run-cwd.ipynb --cwd book/runs")}
+    env = {**env, "PATH": str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")}
+    for name, cmd in variants.items():
+        assert f"book/runs/{name}.ipynb" in cmd
+        with open(log, "ab") as fh:
+            fh.write(f"$ {cmd} {SMOKE_PARAMETERS}\n".encode())
+            fh.flush()
+            subprocess.run(f"set -o pipefail; {cmd} {SMOKE_PARAMETERS}", shell=True, executable="/bin/bash",
+                           cwd=str(root), env=env, stdout=fh, stderr=subprocess.STDOUT, check=True)
+
+
 @pytest.fixture(scope="session")
 def smoke_book(tmp_path_factory) -> SmokeBook:
     from vae_mnist.book import copy_book
@@ -56,6 +89,8 @@ def smoke_book(tmp_path_factory) -> SmokeBook:
     env = data_env()
     env.update(VAE_MNIST_CACHE_DIR=str(cache), VAE_MNIST_PROFILE="smoke", VAE_MNIST_SEEDS="1")
     log = base / "build.log"
+    # a reader's rerun by the README's raw papermill command, before the build that must show it
+    run_readme_papermill(root, env, base / "papermill.log")
     code, seconds = build_smoke_book(root, env, log)
     return SmokeBook(root=root, html=root / "_build" / "html", cache_dir=cache, log=log, returncode=code,
                      seconds=seconds, env=env)

@@ -214,3 +214,18 @@ def test_book_configs_full_profile_are_the_papers():
     # three seeds of the paper's z = 2 model (the mean-reconstruction z = 2 run is one seed only)
     paper_z2 = [c for c in book_runs("full", 3) if c.latent_dim == 2 and c == RunConfig(latent_dim=2, seed=c.seed)]
     assert sorted(c.seed for c in paper_z2) == [0, 1, 2]
+
+
+def test_readme_papermill_route_gives_pages_the_strict_build_shows(smoke_book, smoke_book_html):
+    """The README's raw papermill command (from the book's root, and with --cwd) writes pages the next build shows,
+    with their four download links pointing at files Sphinx copied into the book."""
+    from conftest import README_PAGES
+    from vae_mnist.pages import RUN_DOWNLOADS
+
+    for name in README_PAGES:
+        page = smoke_book_html / "book" / "runs" / f"{name}.html"
+        assert page.is_file(), f"the README's papermill page {name} is not in the built book"
+        links = re.findall(r'<a class="reference download internal" download="" href="([^"]+)"', page.read_text())
+        assert len(links) == len(RUN_DOWNLOADS), links
+        for href in links:
+            assert (page.parent / href).resolve().is_file(), f"{name}: download link {href} leads nowhere"

@@ -45,7 +45,7 @@ def test_workflow_runs_the_readme_commands_caches_runs_and_deploys():
     cache = next(s for s in steps if str(s.get("uses", "")).startswith("actions/cache"))
     assert cache["with"]["path"] == ".cache/runs"
     key = cache["with"]["key"]
-    assert "hashFiles(" in key and "src/**" in key and "pyproject.toml" in key and "environment.yml" in key
+    assert "hashFiles(" in key and "src/**" in key and "requirements-lock.txt" in key
     upload = next(s for s in steps if str(s.get("uses", "")).startswith("actions/upload-pages-artifact"))
     assert upload["with"]["path"] == "_build/html"
     deploy_steps = wf["jobs"]["deploy"]["steps"]
@@ -63,3 +63,40 @@ def test_workflow_gets_mnist_without_a_shared_folder():
     fetch = next(i for i, r in enumerate(runs) if "load_dataset" in r)
     assert fetch < runs.index("make test")
     assert any(s.get("with", {}).get("path") == "~/.keras/datasets" for s in steps)
+
+
+def test_run_cache_restores_the_newest_cache_by_prefix_and_reports_what_it_reused():
+    """A source edit must not retrain everything: the cache falls back to the newest one sharing the key's
+    prefix (the package's code hash then decides which runs are stale), and the workflow reports reuse."""
+    wf = yaml.safe_load(WORKFLOW.read_text())
+    steps = wf["jobs"]["build"]["steps"]
+    cache = next(s for s in steps if s.get("with", {}).get("path") == ".cache/runs")
+    key = cache["with"]["key"]
+    prefixes = [line.strip() for line in cache["with"].get("restore-keys", "").splitlines() if line.strip()]
+    assert prefixes, "the run cache has no restore-keys: any source edit retrains every run"
+    assert all(key.startswith(p) and "hashFiles" not in p for p in prefixes), (key, prefixes)
+    runs = [s.get("run", "") for s in steps]
+    snap = next(i for i, r in enumerate(runs) if "cache-report.py snapshot" in r)
+    compare = next(i for i, r in enumerate(runs) if "cache-report.py compare" in r)
+    assert steps.index(cache) < snap < runs.index("make book") < compare
+
+
+def test_cache_report_tells_reused_from_trained(tmp_path, monkeypatch):
+    import subprocess
+
+    cache = tmp_path / "runs"
+    for name in ("kept", "edited", "gone"):
+        (cache / name).mkdir(parents=True)
+        (cache / name / "model.keras").write_bytes(name.encode())
+    monkeypatch.setenv("VAE_MNIST_CACHE_DIR", str(cache))
+    script = [sys.executable, str(ROOT / "scripts" / "cache-report.py")]
+    subprocess.run(script + ["snapshot", str(tmp_path / "before.json")], check=True, capture_output=True)
+    (cache / "edited" / "model.keras").write_bytes(b"retrained")
+    (cache / "gone").rename(cache / "gone.stale-20261201")
+    (cache / "new").mkdir()
+    (cache / "new" / "model.keras").write_bytes(b"new")
+    out = subprocess.run(script + ["compare", str(tmp_path / "before.json")], check=True, capture_output=True,
+                         text=True).stdout
+    assert "1 runs reused, 2 trained" in out
+    assert "- reused (1): `kept`" in out and "- retrained (1): `edited`" in out and "- trained (1): `new`" in out
+    assert "set aside or removed) (1): `gone`" in out

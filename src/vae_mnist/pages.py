@@ -55,22 +55,35 @@ def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB" if n >= 1e3 else f"{n} B"
 
 
-def run_downloads_markdown(run_dir, page_dir=None) -> str:
+def _enclosing_book(start: Path) -> Optional[Path]:
+    """The nearest folder at or above ``start`` holding ``_config.yml`` and ``book/`` (a book root)."""
+    for folder in (start, *start.parents):
+        if (folder / "_config.yml").is_file() and (folder / "book").is_dir():
+            return folder
+    return None
+
+
+def run_downloads_markdown(run_dir, root=None) -> str:
     """A table of download links to a run's files, for its run page (MyST Markdown).
 
-    Each link is Sphinx's ``{download}`` role with the file's path relative to the page's folder
-    (``page_dir``, default the working directory, which papermill sets to the page's folder):
-    Sphinx copies each file into the built book's ``_downloads/``, so the links work from disk and
-    on a static host, and a file that is missing fails the strict build.
+    Each link is Sphinx's ``{download}`` role; Sphinx copies the file into the built book's
+    ``_downloads/``, so the links work from disk and on a static host, and a missing file fails the
+    strict build. The path is written relative to the book's root (a leading ``/`` means "from the
+    source folder" to Sphinx), so the page builds wherever it was executed from: ``vae-mnist run``
+    (papermill in ``book/runs``), or the README's raw ``papermill`` command from the book's root, with
+    or without ``--cwd``. The root is ``root`` if given, else the book enclosing the working directory,
+    else the project's (:func:`book_root`).
     """
     run_dir = Path(run_dir).resolve()
-    page_dir = Path(page_dir if page_dir is not None else os.getcwd()).resolve()
+    if root is None:
+        root = _enclosing_book(Path.cwd().resolve()) or book_root()
+    root = Path(root).resolve()
     rows = ["| file | what it holds | size |", "|---|---|---|"]
     for name, what in RUN_DOWNLOADS:
         path = run_dir / name
         if not path.is_file():
             raise VaeMnistError(f"run {run_dir.name} has no {name}")
-        rel = Path(os.path.relpath(path, page_dir)).as_posix()
+        rel = "/" + Path(os.path.relpath(path, root)).as_posix()
         rows.append(f"| {{download}}`{name} <{rel}>` | {what} | {_size(path.stat().st_size)} |")
     return "\n".join(rows)
 

@@ -568,6 +568,7 @@ def _replace(tmp: Path, final: Path) -> None:
 def _train_into(config: RunConfig, data, final: Path, say) -> Run:
     from . import __version__
     from .evaluation import negative_elbo
+    from .stamps import software_versions
     from .training import seconds_per_epoch, train
 
     tmp = _new_temporary(final.parent, final.name)
@@ -590,6 +591,7 @@ def _train_into(config: RunConfig, data, final: Path, say) -> Run:
             "train_seconds": train_seconds,
             "data_source": data.source,
             "version": __version__,
+            "software": software_versions(),
             "key": config.key(),
             CODE_HASH_KEY: code_hash(),
         }

@@ -44,3 +44,22 @@ def fmt(value, digits: int = 2) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return f"{value:.{digits}f}"
+
+
+def software_sentence(software) -> str:
+    """"Python 3.11.7, TensorFlow 2.21.0, Keras 3.15.1 and NumPy 2.4.6 on linux-x86_64" from a run's record."""
+    if not software:
+        return "versions not recorded (a run trained before the package recorded them)"
+    return (f"Python {software['python']}, TensorFlow {software['tensorflow']}, Keras {software['keras']} "
+            f"and NumPy {software['numpy']} on {software['platform']}")
+
+
+def software_table(runs) -> str:
+    """One row per set of versions that trained some of ``runs`` (Markdown), with how many runs each made."""
+    groups: dict = {}
+    for run in runs:
+        sw = run.metrics.get("software") or {}
+        key = tuple(sw.get(k, "not recorded") for k in ("python", "tensorflow", "keras", "numpy", "platform"))
+        groups.setdefault(key, []).append(run)
+    rows = [[*key, len(group)] for key, group in groups.items()]
+    return markdown_table(["Python", "TensorFlow", "Keras", "NumPy", "platform", "runs"], rows)
