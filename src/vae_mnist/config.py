@@ -16,7 +16,8 @@ DATASETS = ("mnist", "fashion-mnist")
 #: (Burda et al. 2016).
 BINARIZATIONS = ("none", "dynamic")
 #: How the reconstruction term is reduced over the 784 pixels during training: ``sum`` (the ELBO)
-#: or ``mean`` (early versions of the Keras example: the KL term weighs 784 times too much).
+#: or ``mean`` (the per-pixel mean of the first Keras example; with the KL term summed, the KL then
+#: weighs 784 times too much against the ELBO).
 RECONSTRUCTIONS = ("sum", "mean")
 
 
