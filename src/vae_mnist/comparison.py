@@ -74,6 +74,13 @@ def _save_atomically(path: Path, values: np.ndarray) -> None:
         raise
 
 
+def store_per_image(run, k: int, values) -> Path:
+    """Keep ``values`` (one per test image of ``run``, at ``k`` samples) in the run folder."""
+    path = Path(run.path) / PER_IMAGE_FILE.format(k=int(k))
+    _save_atomically(path, np.asarray(values, dtype="float64"))
+    return path
+
+
 def iwae_per_image(run, k: int = 1000, data=None, progress=None) -> np.ndarray:
     """``-log p̂(x)`` of every test image of ``run`` at ``k`` samples (the values behind ``iwae_nll``).
 
@@ -105,7 +112,7 @@ def iwae_per_image(run, k: int = 1000, data=None, progress=None) -> np.ndarray:
         progress(f"{Path(run.path).name}: per-image IWAE bound with k={k} on {len(data.x_test)} test images")
     values = iwae_bound(run.model, data.x_test, k=k, seed=run.config.seed, per_image=True,
                         progress=progress)["per_image"]
-    _save_atomically(path, values)
+    store_per_image(run, k, values)
     return values
 
 
