@@ -66,7 +66,7 @@ def _seed(value) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """Everything that determines a trained model. Defaults are the paper's.
+    """Everything that determines a trained model. Defaults are the book's (``vae_mnist.paper`` lists which the paper states).
 
     ``train_subset``/``test_subset`` take the first N images (for quick tests
     and smoke builds); ``None`` means the full 60,000 / 10,000.
