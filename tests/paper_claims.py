@@ -25,18 +25,19 @@ allowlist entry is the sentence exactly as it appears in the source.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import tomllib
 from pathlib import Path
 from typing import Iterable, List, Optional
+
+from vae_mnist import paper as _paper
+from vae_mnist.paper import ENV_PAPER, normalise, paper_text  # noqa: F401  (one reader of the paper's text)
 
 ROOT = Path(__file__).resolve().parent.parent
 ALLOWLIST = Path(__file__).with_name("paper_claims.toml")
 #: The chapters whose prose is checked (run pages are generated from the template, checked here).
 #: README.md is not a page of the book: its change notes quote the old, wrong sentences on purpose.
 CHAPTER_GLOBS = ("book/*.md", "book/beyond/*.md", "book/templates/run.md")
-ENV_PAPER = "VAE_MNIST_PAPER"
 
 _SUBJECT = (r"(?:the\s+paper(?:'s\s+(?:own\s+)?(?:text|results\s+section|reference\s+list|references|abstract"
             r"|introduction|section\s+[IVX]+|captions?|figure\s+captions?|description|settings))?"
@@ -75,11 +76,6 @@ class Unit:
         return self.paper_cell or bool(NAMES_PAPER.search(self.text))
 
 
-def normalise(text: str) -> str:
-    """Whitespace collapsed, curly quotes straightened, emphasis asterisks dropped."""
-    text = text.replace("\u201c", '"').replace("\u201d", '"').replace("\u2018", "'").replace("\u2019", "'")
-    text = text.replace("*", "")
-    return re.sub(r"\s+", " ", text).strip()
 
 
 # --------------------------------------------------------------------------------------
@@ -246,20 +242,7 @@ def load_allowlist(path: Path = ALLOWLIST) -> List[Entry]:
 
 def find_paper(root: Path = ROOT) -> Optional[Path]:
     """The paper's text: ``$VAE_MNIST_PAPER`` (a file or a folder), else ``../shared/paper``."""
-    env = os.environ.get(ENV_PAPER)
-    candidates = [Path(env)] if env else [root.parent / "shared" / "paper"]
-    for c in candidates:
-        if c.is_file():
-            return c
-        if c.is_dir():
-            texts = sorted(c.glob("*.txt")) + sorted(c.glob("*.md"))
-            if texts:
-                return texts[0]
-    return None
-
-
-def paper_text(path: Path) -> str:
-    return normalise(path.read_text(encoding="utf-8"))
+    return _paper.find_paper(root)
 
 
 def in_paper(phrase: str, text: str) -> bool:
@@ -318,3 +301,101 @@ def misquotes(units: Iterable[Unit], entries: Iterable[Entry], text: str) -> Lis
                 problems.append(f"{u.path}:{u.line}: {q!r} is quoted next to the paper but is not in its text\n"
                                 f"    ({u.text[:120]!r})")
     return problems
+
+
+# --------------------------------------------------------------------------------------
+# Rule 4: the book's own settings are never given to the paper
+# --------------------------------------------------------------------------------------
+#: The settings the paper does not state and the book chose, with the words that name each.
+BOOK_SETTINGS = {
+    "decoder likelihood": r"bernoulli|binary\s+cross[- ]entropy|\bBCE\b",
+    "activation": r"\bReLU\b|rectified\s+linear|\bsigmoid\b|\btanh\b",
+    "optimizer": r"\badam\b|\brmsprop\b|\bSGD\b",
+    "learning rate": r"learning\s+rate|10\^\{-3\}|\b0\.001\b|\b1e-3\b",
+    "grid rule": r"k\s*/\s*\(\s*n\s*\+\s*1\s*\)|\bn\s*=\s*20\b|linspace",
+    "binarization": r"binari[sz]",
+    "shuffling": r"shuffl",
+}
+_SETTING = re.compile("|".join(f"(?:{p})" for p in BOOK_SETTINGS.values()), re.IGNORECASE)
+#: "the paper" as owner or agent of what follows.
+_PAPER_MENTION = re.compile(r"\bthe\s+paper(?:'s)?\b|\bas\s+in\s+the\s+paper\b", re.IGNORECASE)
+#: Words after which the rest of a clause is no longer about the paper ("the paper names *no*
+#: activation; *the book* uses ReLU").
+_CONTRAST = re.compile(r"\b(?:no|not|nothing|neither|nor|none|book|book's|our|ours|we|this|unlike|instead|while"
+                       r"|whereas|but|although|than|keras|example|example's|chose|choice|own|gives?\s+neither)\b",
+                       re.IGNORECASE)
+#: Phrases that hand all of the book's defaults to the paper, whatever follows.
+_ALWAYS = re.compile(r"\bpaper\s+defaults?\b|\bdiffers?\s+from\s+the\s+paper\b(?!'s)"
+                     r"|\bthe\s+paper's\s+(?:own\s+|other\s+|training\s+)*(?:settings|defaults?)\b", re.IGNORECASE)
+_WINDOW = 100
+
+
+def _setting_names(text: str) -> List[str]:
+    return [name for name, pattern in BOOK_SETTINGS.items() if re.search(pattern, text, re.IGNORECASE)]
+
+
+def _unstated(found: str, paper: str) -> bool:
+    """A setting's words that the paper's text does not itself contain."""
+    return normalise(found).lower() not in paper.lower()
+
+
+def settings_given_to_paper(text: str, paper: str) -> List[str]:
+    """The book's settings that ``text`` (one sentence, cell or table row) attributes to the paper.
+
+    A setting is attributed when it follows a mention of the paper in the same clause with no word
+    of contrast between them ("the paper's Bernoulli decoder", "the paper's network (784-512-z,
+    ReLU, Adam"), or stands in the same parentheses as such a mention with no contrast word at all
+    ("(Bernoulli decoder, the paper's training settings)"), unless the paper's own text has the
+    setting's words. Phrases that hand every default to the paper ("paper default", "differ from
+    the paper", "the paper's settings") count always.
+    """
+    problems = []
+    clean = re.sub(r"(?:\{[\w:-]+\})?`[^`]*`", " ", text)   # roles (glue, doc, cite) and code name no setting
+    if _ALWAYS.search(clean):
+        problems.append(f"hands the book's defaults to the paper ({_ALWAYS.search(clean).group(0)!r})")
+    for m in _PAPER_MENTION.finditer(clean):
+        window = re.split(r"[;.]\s", clean[m.end():m.end() + _WINDOW], maxsplit=1)[0]
+        stop = _CONTRAST.search(window)
+        window = window[:stop.start()] if stop else window
+        for s in _SETTING.finditer(window):
+            if _unstated(s.group(0), paper):
+                problems.append(f"{_setting_names(s.group(0))[0]} ({s.group(0)!r}) after {m.group(0)!r}")
+        open_at = clean.rfind("(", 0, m.start())
+        if open_at >= 0 and clean.find(")", open_at, m.start()) < 0:
+            close_at = clean.find(")", m.end())
+            group = clean[open_at:close_at + 1 if close_at >= 0 else len(clean)]
+            if not _CONTRAST.search(group):
+                for s in _SETTING.finditer(group):
+                    if _unstated(s.group(0), paper):
+                        problems.append(f"{_setting_names(s.group(0))[0]} ({s.group(0)!r}) beside {m.group(0)!r}")
+    return sorted(set(problems))
+
+
+def table_rows(path: Path, root: Path = ROOT):
+    """(path, line, row text) of each table body row of a chapter: cells joined by " | "."""
+    rel = path.relative_to(root).as_posix() if path.is_absolute() and root in path.parents else str(path)
+    rows = []
+    for start, block in _prose_blocks(path.read_text(encoding="utf-8")):
+        first = block[0].strip()
+        if first.startswith("|"):
+            cells = _table_cells(first)
+            if not all(re.fullmatch(r":?-{3,}:?", c) for c in cells):
+                rows.append((rel, start, cells))
+    return rows
+
+
+def settings_problems(units: Iterable[Unit], rows, paper: str) -> List[str]:
+    """Every unit, and every table row whose cell credits the row to the paper, that gives the
+    paper one of the book's settings (see :func:`settings_given_to_paper`)."""
+    out = []
+    for u in units:
+        for p in settings_given_to_paper(u.text, paper):
+            out.append(f"{u.path}:{u.line}: {p}\n    ({u.text[:140]!r})")
+    for path, line, cells in rows:
+        if any(re.match(r"^(?:the\s+paper's\s+words|as\s+in\s+the\s+paper)\b", c, re.IGNORECASE) for c in cells):
+            for c in cells:
+                for s in _SETTING.finditer(re.sub(r"\{[\w:-]+\}`[^`]*`", " ", c)):
+                    if _unstated(s.group(0), paper):
+                        out.append(f"{path}:{line}: {_setting_names(s.group(0))[0]} ({s.group(0)!r}) in a row "
+                                   f"credited to the paper's words\n    ({' | '.join(cells)[:140]!r})")
+    return out

@@ -106,6 +106,12 @@ def test_ensure_extra_metrics_adds_the_keys_once(tmp_path):
     assert m["iwae_k"] == 20 and m["iwae_nll"] < m["test_neg_elbo"] and m["iwae_stderr"] > 0
     assert 0 <= m["active_units"] <= 3 and len(m["kl_per_dimension"]) == 3
     assert run.metrics == m  # written to metrics.json
+    # the bound's per-image values are kept beside it, for paired comparisons (vae_mnist.comparison)
+    from vae_mnist.comparison import PER_IMAGE_FILE, iwae_per_image
+
+    kept = np.load(run.path / PER_IMAGE_FILE.format(k=20))
+    assert kept.shape == (100,) and abs(kept.mean() - m["iwae_nll"]) < 1e-9
+    assert np.array_equal(iwae_per_image(run, k=20, data=support.mnist()), kept)
     again = ensure_extra_metrics(run, k=20, data=support.mnist())
     assert again["iwae_seconds"] == m["iwae_seconds"]  # nothing recomputed
     other_k = ensure_extra_metrics(run, k=5, data=support.mnist())

@@ -92,8 +92,9 @@ def seed_spread_table(runs, keys: Sequence[str] = ("neg_elbo", "reconstruction",
     return table
 
 
-def pixel_statistics(model, x, seed: int = 0) -> dict:
-    """Reconstruction errors of ``model`` on ``x`` through the posterior mean (no sampling).
+def pixel_statistics(model, x, seed: int = 0, sampled: bool = False) -> dict:
+    """Reconstruction errors of ``model`` on ``x`` through the posterior mean (no sampling), or with
+    ``sampled=True`` through one code drawn from each posterior (seeded), as in training.
 
     Returns the root-mean-square error per pixel, the mean absolute error, and for a Gaussian
     decoder its learned observation standard deviation (to set against the RMS error: for one
@@ -101,9 +102,12 @@ def pixel_statistics(model, x, seed: int = 0) -> dict:
     """
     import numpy as np
 
-    from .evaluation import decode, encode_means
+    from .evaluation import decode, encode
 
-    means = decode(model, encode_means(model, x))
+    mu, log_var = encode(model, x)
+    if sampled:
+        mu = mu + np.exp(0.5 * log_var) * np.random.default_rng(seed).standard_normal(mu.shape).astype(mu.dtype)
+    means = decode(model, mu)
     err = np.asarray(x, dtype="float64") - means
     out = {"rmse": float(np.sqrt(np.mean(err ** 2))), "mae": float(np.mean(np.abs(err)))}
     lv = getattr(model, "observation_log_var", None)

@@ -333,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("book", help="train what is missing, execute the run pages and build the HTML book")
     p.add_argument("--profile", choices=["full", "smoke"], default=None,
-                   help="full (the paper's settings) or smoke (tiny); default $VAE_MNIST_PROFILE, else full")
+                   help="full (the book's defaults: 50 epochs, batch 128, all images) or smoke (tiny); default $VAE_MNIST_PROFILE, else full")
     p.add_argument("--seeds", type=_positive_int, default=None,
                    help="seeds per headline model (default $VAE_MNIST_SEEDS, else $SEEDS, else 1)")
     p.add_argument("--root", default=None, help="book root (default: the project)")

@@ -16,7 +16,8 @@ DATASETS = ("mnist", "fashion-mnist")
 #: (Burda et al. 2016).
 BINARIZATIONS = ("none", "dynamic")
 #: How the reconstruction term is reduced over the 784 pixels during training: ``sum`` (the ELBO)
-#: or ``mean`` (early versions of the Keras example: the KL term weighs 784 times too much).
+#: or ``mean`` (the per-pixel mean of the first Keras example; with the KL term summed, the KL then
+#: weighs 784 times too much against the ELBO).
 RECONSTRUCTIONS = ("sum", "mean")
 
 
@@ -65,7 +66,7 @@ def _seed(value) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """Everything that determines a trained model. Defaults are the paper's.
+    """Everything that determines a trained model. Defaults are the book's (``vae_mnist.paper`` lists which the paper states).
 
     ``train_subset``/``test_subset`` take the first N images (for quick tests
     and smoke builds); ``None`` means the full 60,000 / 10,000.

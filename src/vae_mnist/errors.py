@@ -28,3 +28,7 @@ class DamagedRunError(VaeMnistError):
 
 class Terminated(KeyboardInterrupt):
     """Raised in the main thread on SIGTERM, so it unwinds exactly like Ctrl-C (temporary files removed)."""
+
+
+class PaperQuoteError(VaeMnistError):
+    """A quote the book attributes to the paper is not in the paper's text."""

@@ -274,6 +274,7 @@ def ensure_extra_metrics(run, k: int = 1000, data=None, progress=None) -> dict:
     Writes ``iwae_nll``, ``iwae_stderr``, ``iwae_k``, ``iwae_seconds`` (recomputed only when
     missing or computed with another k), ``active_units`` and ``kl_per_dimension`` (a list, one
     value per latent dimension), all on the run's own test set, and returns the updated metrics.
+    The bound's per-image values are kept beside them (:func:`vae_mnist.comparison.iwae_per_image`).
     Nothing is recomputed when everything is there, so chapters can call it freely.
     """
     metrics = run.metrics
@@ -298,6 +299,9 @@ def ensure_extra_metrics(run, k: int = 1000, data=None, progress=None) -> dict:
     if need_iwae:
         if progress is not None:
             progress(f"{run.path.name}: IWAE bound with k={k} on {len(x)} test images")
-        iw = iwae_bound(model, x, k=int(k), seed=run.config.seed, progress=progress)
+        iw = iwae_bound(model, x, k=int(k), seed=run.config.seed, progress=progress, per_image=True)
+        from .comparison import store_per_image  # the per-image values, for paired comparisons
+
+        store_per_image(run, int(k), iw["per_image"])
         new.update(iwae_nll=iw["nll"], iwae_stderr=iw["stderr"], iwae_k=iw["k"], iwae_seconds=iw["seconds"])
     return run.update_metrics(**new)

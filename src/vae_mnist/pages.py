@@ -118,23 +118,16 @@ def notebook_parameters(config: RunConfig, data_dir=None) -> dict:
 
 
 def _parameters_markdown(config: RunConfig, data_dir=None) -> str:
-    defaults = RunConfig()
+    from .paper import settings_table  # one table of what the paper states, its quotes checked
+
     lines = ["## Parameters of this run", "",
-             "The values papermill injected into this page (defaults are the paper's settings):", "",
-             "| parameter | value | paper default |", "|---|---|---|"]
-    for key, value in config.to_dict().items():
-        default = getattr(defaults, key)
-        shown = "all" if value is None and key.endswith("_subset") else value
-        shown_default = "all" if default is None and key.endswith("_subset") else default
-        mark = f"**{shown}**" if value != default else f"{shown}"
-        lines.append(f"| `{key}` | {mark} | {shown_default} |")
-    if data_dir is not None:
-        lines.append(f"| `data_dir` | `{data_dir}` | (environment) |")
-    lines += ["", f"Run folder in the cache: `{config.name()}`. Values in bold differ from the paper.", "",
-              "Rerun this configuration (or change any value) with",
-              "```bash",
-              _cli_command(config),
-              "```"]
+             "The values papermill injected into this page, the book's defaults, and what the paper states:", "",
+             settings_table(config, RunConfig(), data_dir),
+             f"Run folder in the cache: `{config.name()}`.", "",
+             "Rerun this configuration (or change any value) with",
+             "```bash",
+             _cli_command(config),
+             "```"]
     return "\n".join(lines)
 
 

@@ -1,7 +1,7 @@
 """Build profiles and THE list of runs the book trains and shows.
 
 * :func:`book_config` turns a latent size (and overrides) into the :class:`RunConfig` of the
-  current profile (``full`` = the paper's settings, ``smoke`` = 1 epoch on a data subset);
+  current profile (``full`` = the book's defaults, with the paper's 50 epochs and batch 128; ``smoke`` = 1 epoch on a data subset);
 * :func:`headline_configs` are the paper's three models (one per seed);
 * :func:`beyond_configs` are the runs the "Beyond the paper" chapters add;
 * :func:`book_runs` is the list the build trains and executes a run page for.
@@ -53,7 +53,7 @@ def book_config(latent_dim: int, profile: Optional[str] = None, **overrides) -> 
     """The configuration the book uses for latent size ``latent_dim`` under ``profile``.
 
     In the ``full`` profile with no overrides this is exactly ``RunConfig(latent_dim=z)``
-    (the paper's settings), so runs trained with the CLI's defaults are reused.
+    (the book's defaults), so runs trained with the CLI's defaults are reused.
     """
     settings = dict(PROFILES[current_profile(profile)])
     settings.update(overrides)
