@@ -17,17 +17,15 @@ right only for independent test sets, and overstates the uncertainty here.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 from .errors import VaeMnistError
+from .evaluation import PER_IMAGE_FILE, store_per_image  # noqa: F401  (re-exported)
 
 #: How a run's per-image IWAE estimates are stored in its folder (one float64 per test image).
-PER_IMAGE_FILE = "iwae_per_image_k{k}.npy"
 
 
 def paired_difference(a, b) -> dict:
@@ -58,27 +56,6 @@ def paired_difference(a, b) -> dict:
             "se_unpaired": float(np.hypot(se_a, se_b)), "n": int(n),
             "z": diff / se_paired if se_paired > 0 else float("inf") * np.sign(diff),
             "correlation": corr}
-
-
-def _save_atomically(path: Path, values: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, values)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def store_per_image(run, k: int, values) -> Path:
-    """Keep ``values`` (one per test image of ``run``, at ``k`` samples) in the run folder."""
-    path = Path(run.path) / PER_IMAGE_FILE.format(k=int(k))
-    _save_atomically(path, np.asarray(values, dtype="float64"))
-    return path
 
 
 def iwae_per_image(run, k: int = 1000, data=None, progress=None) -> np.ndarray:

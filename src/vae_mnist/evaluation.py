@@ -1,8 +1,11 @@
 """Honest numbers for a trained model: test ELBO, importance-weighted bound, posterior diagnostics."""
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 import weakref
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -267,6 +270,32 @@ def iwae_bound(model, x, k: int = 1000, seed: int = 0, batch_size: Optional[int]
 
 # --------------------------------------------------------------------------------------
 # Extra metrics stored in a run's metrics.json
+#: Where a run keeps the IWAE bound's per-image values (for paired comparisons, vae_mnist.comparison).
+PER_IMAGE_FILE = "iwae_per_image_k{k}.npy"
+
+
+def _save_atomically(path: Path, values: np.ndarray) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, values)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def store_per_image(run, k: int, values) -> Path:
+    """Keep ``values`` (one per test image of ``run``, at ``k`` samples) in the run folder."""
+    path = Path(run.path) / PER_IMAGE_FILE.format(k=int(k))
+    _save_atomically(path, np.asarray(values, dtype="float64"))
+    return path
+
+
+
 # --------------------------------------------------------------------------------------
 def ensure_extra_metrics(run, k: int = 1000, data=None, progress=None) -> dict:
     """Add what ``run``'s ``metrics.json`` lacks: the IWAE bound at ``k`` and the posterior diagnostics.
@@ -300,8 +329,6 @@ def ensure_extra_metrics(run, k: int = 1000, data=None, progress=None) -> dict:
         if progress is not None:
             progress(f"{run.path.name}: IWAE bound with k={k} on {len(x)} test images")
         iw = iwae_bound(model, x, k=int(k), seed=run.config.seed, progress=progress, per_image=True)
-        from .comparison import store_per_image  # the per-image values, for paired comparisons
-
         store_per_image(run, int(k), iw["per_image"])
         new.update(iwae_nll=iw["nll"], iwae_stderr=iw["stderr"], iwae_k=iw["k"], iwae_seconds=iw["seconds"])
     return run.update_metrics(**new)
