@@ -596,7 +596,8 @@ def _check_painted_test_images(page, inst_id, model, tol) -> float:
     for k, img in enumerate(keep[:12]):
         page.evaluate("([id, px]) => window.vaeExplorer.instances[id].paint(px)", [inst_id, img.tolist()])
         s = drawpad_state(page, inst_id)
-        assert np.abs(np.asarray(s["seen"]) - img).max() < 1e-9, "the pad did not give the encoder the painted image"
+        # (the page reads 8-bit grey levels g / 255 in float64; MNIST's float32 g / 255 differs by < 1e-7)
+        assert np.abs(np.asarray(s["seen"]) - img).max() < 1e-6, "the pad did not give the encoder the painted image"
         err = max(np.abs(np.asarray(s["mean"]) - ref_mean[k]).max(), np.abs(np.asarray(s["sigma"]) - ref_sigma[k]).max())
         assert err < tol, f"posterior of test image {k} differs from Keras by {err:.2e}"
         worst = max(worst, err)
