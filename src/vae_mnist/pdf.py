@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,8 @@ from .errors import VaeMnistError
 
 PDF_DIR = "pdf"
 PDF_NAME = "book.pdf"
+#: The single page as printed: ``_build/singlehtml/print.html``.
+PRINT_PAGE = "print.html"
 ENV_CHROMIUM = "VAE_MNIST_CHROMIUM"
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -44,10 +47,19 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 #: Paper size and margins of the PDF (the footer with the page number sits in the bottom margin).
 PAGE_FORMAT = "A4"
 MARGINS = {"top": "16mm", "bottom": "18mm", "left": "14mm", "right": "14mm"}
+#: Print scale: 0.9 gives a text column of about 200 mm CSS width on A4, where the book's widest display
+#: equations fit (at 1.0 some were cut at the right margin).
+SCALE = 0.9
 FOOTER = ("<div style='font-size:8px; width:100%; text-align:center; color:#555;'>"
           "<span class='pageNumber'></span> / <span class='totalPages'></span></div>")
 #: How long Chromium may take to load the single page, typeset its equations and print it.
 TIMEOUT_MS = 600_000
+
+
+def column_px() -> int:
+    """CSS pixels across the printed page inside the margins, at :data:`SCALE` (A4: 210 mm wide)."""
+    width_mm = 210 - sum(float(MARGINS[k].removesuffix("mm")) for k in ("left", "right"))
+    return round(width_mm / 25.4 * 96 / SCALE)
 
 
 @dataclass
@@ -86,6 +98,18 @@ def html_base_url(root: Path) -> Optional[str]:
     return None
 
 
+def single_page(root: Path) -> Path:
+    """The single-page build's one page: ``_build/singlehtml/<root of _toc.yml>.html`` (its ``index.html``
+    only redirects there)."""
+    import yaml
+
+    try:
+        toc_root = (yaml.safe_load((Path(root) / "_toc.yml").read_text()) or {}).get("root", "index")
+    except (OSError, yaml.YAMLError) as exc:
+        raise VaeMnistError(f"cannot read {Path(root) / '_toc.yml'}: {exc}") from None
+    return Path(root) / "_build" / "singlehtml" / (str(toc_root).removesuffix(".md") + ".html")
+
+
 def _check_built(root: Path) -> None:
     from .stamps import STAMP_FILE, source_hash
 
@@ -118,6 +142,20 @@ _WAIT_JS = """async () => {
         .filter(m => !m.querySelector('mjx-container')).map(m => m.textContent.trim().slice(0, 60));
     return {images: document.images.length, bad: bad, math: document.querySelectorAll('.math').length,
             untypeset: untypeset, mathjax: !!(window.MathJax && window.MathJax.version)};
+}"""
+
+# Display equations wider than the printed column (MathJax does not break lines): scaled down to fit,
+# measured at the column's width (the viewport is set to it). Returns how many were scaled.
+_FIT_MATH_JS = """() => {
+    let n = 0;
+    for (const m of document.querySelectorAll('mjx-container[display="true"]')) {
+        const w = m.clientWidth, s = m.scrollWidth;
+        if (w > 0 && s > w + 1) {
+            m.style.fontSize = (parseFloat(getComputedStyle(m).fontSize) * 0.98 * w / s).toFixed(2) + 'px';
+            n += 1;
+        }
+    }
+    return n;
 }"""
 
 # Each explorer's print line links to the same widget in the published HTML book: its page is the
@@ -159,7 +197,7 @@ def print_pdf(html_file: Path, pdf_file: Path, html_url: Optional[str] = None, p
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1100, "height": 1400})
+            page = browser.new_page(viewport={"width": column_px(), "height": 1400})
             page.set_default_timeout(TIMEOUT_MS)
             page.route("**/*", route)
             page.emulate_media(media="print", color_scheme="light")
@@ -173,11 +211,12 @@ def print_pdf(html_file: Path, pdf_file: Path, html_url: Optional[str] = None, p
             if facts["untypeset"]:
                 raise VaeMnistError(f"{len(facts['untypeset'])} equation(s) not typeset, e.g. {facts['untypeset'][0]!r}")
             widgets = page.evaluate(_WIDGET_LINKS_JS, html_url)
-            say(f"printing {html_file.name}: {facts['images']} images, {facts['math']} equations, "
-                f"{widgets} interactive widget(s) as stills")
+            fitted = page.evaluate(_FIT_MATH_JS)
+            say(f"printing {html_file.name}: {facts['images']} images, {facts['math']} equations "
+                f"({fitted} scaled down to the column), {widgets} interactive widget(s) as stills")
             tmp = pdf_file.with_name(pdf_file.name + ".part")
             tmp.parent.mkdir(parents=True, exist_ok=True)
-            page.pdf(path=str(tmp), format=PAGE_FORMAT, margin=MARGINS, print_background=True,
+            page.pdf(path=str(tmp), format=PAGE_FORMAT, margin=MARGINS, print_background=True, scale=SCALE,
                      display_header_footer=True, header_template="<span></span>", footer_template=FOOTER,
                      outline=True, tagged=True)
         finally:
@@ -204,11 +243,15 @@ def build_pdf(root=None, output=None, html_url: Optional[str] = None, progress=p
         base += "/"
     t0 = time.perf_counter()
     code = run_jupyter_book(root, builder="singlehtml", say=say)
-    single = root / "_build" / "singlehtml" / "index.html"
+    single = single_page(root)
     if code != 0 or not single.is_file():
         raise VaeMnistError(f"the single-page HTML build failed (exit {code}); see the messages above")
+    # Sphinx writes the page's links (images, _static) relative to the build folder, not to the page's
+    # own folder (book/): a copy at the top is the page as those links expect it
+    page = root / "_build" / "singlehtml" / PRINT_PAGE
+    shutil.copyfile(single, page)
     t1 = time.perf_counter()
-    widgets = print_pdf(single, out, html_url=base, progress=say)
+    widgets = print_pdf(page, out, html_url=base, progress=say)
     t2 = time.perf_counter()
     try:
         from pypdf import PdfReader  # the test extra (make venv installs it)
