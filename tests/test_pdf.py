@@ -7,32 +7,52 @@
   no MyST roles or directives such as ``{glue:text}`` or ``{numref}``;
 * each interactive widget printed as a still with a line that links to it in the HTML book;
 * without a built book it stops with one line, status 2.
+
+``VAE_MNIST_BOOK_ROOT=. pytest tests/test_pdf.py`` runs the same checks on a book built by these
+sources (``make book``) instead of building the smoke book.
 """
+import os
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import vae_mnist_command
+from conftest import data_env, vae_mnist_command
+from vae_mnist.pdf import PRINT_PAGE
 
 import pypdf  # noqa: E402  (a test dependency: pyproject.toml, extra "test")
 
 HTML_URL = "https://example.org/vae-book/"
+BOOK_ROOT_ENV = "VAE_MNIST_BOOK_ROOT"
 LEAKS = [r"\{glue", r"\{numref\}", r"\{eq\}", r"\{cite", r"\{ref\}", r"\{doc\}", r"\$\$", r"\\frac", r"\\mathcal",
          r"\\begin\{", r"\\operatorname", r"\\mathbb", r"\\sigma", r"\\mu\b", r":::", r"```", r"<glue", r"\\\("]
 
 
 @pytest.fixture(scope="module")
-def built_pdf(smoke_book, smoke_book_html):
-    out = smoke_book.root / "_build" / "pdf" / "book.pdf"
-    proc = subprocess.run(vae_mnist_command() + ["pdf", "--root", str(smoke_book.root), "--html-url", HTML_URL],
-                          env=smoke_book.env, cwd=str(smoke_book.root), capture_output=True, text=True)
+def book_root(request):
+    """A built book's root: ``$VAE_MNIST_BOOK_ROOT`` if set (built by these sources), else the smoke build."""
+    folder = os.environ.get(BOOK_ROOT_ENV)
+    if folder:
+        root = Path(folder).resolve()
+        assert (root / "_build" / "html" / "index.html").is_file(), f"{BOOK_ROOT_ENV}={folder}: no built book there"
+        return root, data_env()
+    smoke = request.getfixturevalue("smoke_book")
+    request.getfixturevalue("smoke_book_html")  # fails the test if the build failed
+    return smoke.root, smoke.env
+
+
+@pytest.fixture(scope="module")
+def built_pdf(book_root):
+    root, env = book_root
+    out = root / "_build" / "pdf" / "book.pdf"
+    proc = subprocess.run(vae_mnist_command() + ["pdf", "--root", str(root), "--html-url", HTML_URL],
+                          env=env, cwd=str(root), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert out.is_file()
     reader = pypdf.PdfReader(str(out))
     text = "\n".join(page.extract_text() or "" for page in reader.pages)
-    single = (smoke_book.root / "_build" / "singlehtml" / "index.html").read_text()
+    single = (root / "_build" / "singlehtml" / PRINT_PAGE).read_text()
     print(f"\n{proc.stdout.strip().splitlines()[-1]}")
     return out, reader, text, single
 
@@ -90,8 +110,8 @@ def test_widgets_print_as_stills_with_a_link(built_pdf):
     n_widgets = single.count('class="vae-explorer-print"')
     assert n_widgets >= 5, n_widgets  # the 2-D pad and drawing pad, two slider explorers, two drawing pads
     assert re.sub(r"\s+", " ", text).count("Interactive in the HTML version of this book") == n_widgets
-    links = [a["/A"]["/URI"] for page in reader.pages for a in (page.get("/Annots") or [])
-             if (a := a.get_object()).get("/A", {}).get("/URI")]
+    annots = [ref.get_object() for page in reader.pages for ref in (page.get("/Annots") or [])]
+    links = [str(a["/A"]["/URI"]) for a in annots if "/A" in a and "/URI" in a["/A"]]
     assert any(u.startswith(HTML_URL + "book/latent2d.html#vae-drawpad-") for u in links), links[:20]
     assert any(u.startswith(HTML_URL + "book/samples.html#") for u in links)
 
