@@ -671,3 +671,41 @@ def test_drawpads_per_coordinate_match_keras(book, open_page, tmp_path):
     assert sorted(dims) == [10, 20], dims
     print(f"\nper-coordinate pads: worst |browser - Keras| {dims}; screenshots in {tmp_path}")
     assert p.errors == [] and p.blocked == [], (p.errors, p.blocked)
+
+
+# --------------------------------------------------------------------------------------
+# The latent space over training (vae_mnist.trajectory, static/trajectory.js)
+# --------------------------------------------------------------------------------------
+def test_trajectory_slider_and_play_change_the_plane(book, open_page, tmp_path):
+    p = open_page(book.html / "book" / "latent2d.html")
+    page = p.page
+    ids = page.evaluate("Object.keys(window.vaeExplorer.instances).filter("
+                        "id => window.vaeExplorer.instances[id].trajectory === true)")
+    assert len(ids) == 1, ids
+    inst_id = ids[0]
+    state = lambda: page.evaluate("""(id) => { const i = window.vaeExplorer.instances[id];
+        const c = i.root.querySelector('.vae-trajectory-plane');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let h = 0; for (let k = 0; k < d.length; k += 4) h = (h * 31 + d[k] + 7 * d[k + 1] + 13 * d[k + 2]) % 1000000007;
+        return {epoch: i.epoch, epochs: i.epochs, updates: i.updates, playing: i.playing, plane: h,
+                grid: i.gridEpoch,
+                text: i.root.querySelector('.vae-trajectory-readout').textContent}; }""", inst_id)  # noqa: E731
+    last = state()
+    assert last["epochs"] >= 1 and last["epoch"] == last["epochs"], last  # opens at the end of training
+    slider = page.locator(f"#{inst_id} input.vae-trajectory-slider")
+    slider.focus()
+    page.keyboard.press("Home")  # the keyboard moves the slider to epoch 0
+    first = state()
+    assert first["epoch"] == 0 and first["updates"] > last["updates"], first
+    assert first["plane"] != last["plane"], "the plane did not change with the epoch"
+    assert "before training" in first["text"] and first["text"] != last["text"]
+    page.locator(f"#{inst_id} button.vae-trajectory-play").click()  # play runs to the last epoch and stops
+    page.wait_for_function("(id) => { const i = window.vaeExplorer.instances[id]; return !i.playing && i.epoch === i.epochs; }",
+                           arg=inst_id, timeout=5000 + 1000 * last["epochs"])
+    page.wait_for_function("(id) => window.vaeExplorer.instances[id].gridEpoch === window.vaeExplorer.instances[id].epochs",
+                           arg=inst_id, timeout=5000)  # the decoded grid of the last epoch is drawn
+    end = state()
+    assert end["plane"] == last["plane"]
+    page.locator(f"#{inst_id}").screenshot(path=str(tmp_path / "trajectory.png"))
+    print(f"\ntrajectory widget: {last['epochs']} epochs, screenshot {tmp_path / 'trajectory.png'}")
+    assert p.errors == [] and p.blocked == [], (p.errors, p.blocked)

@@ -74,7 +74,9 @@ def _fonts(reader):
 
 def test_pdf_has_every_chapter_and_embeds_every_font(built_pdf):
     out, reader, text, single = built_pdf
-    titles = [re.sub(r"<[^>]+>|#|¶", "", t).strip() for t in re.findall(r"<h1[^>]*>(.*?)</h1>", single, re.S)]
+    # each chapter and run page: a <span id="document-NAME"> mark, then its section with the title as heading
+    heads = re.findall(r'<span id="document-[^"]+"></span>\s*<section[^>]*>\s*<h\d[^>]*>(.*?)</h\d>', single, re.S)
+    titles = [re.sub(r"<[^>]+>|#|¶", "", t).strip() for t in heads]
     titles = [re.sub(r"\s+", " ", t) for t in titles if t]
     assert len(titles) >= 10, titles
     flat = re.sub(r"\s+", " ", text)

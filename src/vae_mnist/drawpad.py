@@ -154,7 +154,7 @@ _STYLE = """<style>
 .vae-drawpad canvas.vae-drawpad-plane {border:1px solid #bbb; width:300px; max-width:90vw; height:auto;}
 .vae-drawpad canvas.vae-drawpad-coords {border:1px solid #bbb; width:320px; max-width:90vw; height:auto;}
 .vae-drawpad .vae-drawpad-row {display:flex; gap:4px; align-items:flex-end; flex-wrap:wrap;}
-.vae-drawpad figcaption, .vae-drawpad .vae-drawpad-label {font-size:0.85em; margin:0.2em 0;}
+.vae-drawpad .vae-drawpad-label {font-size:0.85em; margin:0.2em 0; max-width:360px;}
 </style>"""
 
 
@@ -186,13 +186,13 @@ def draw_pad(model, images, *, decoder: Optional[ExplorerHTML] = None, name: Opt
     R = explorer.pad_range(means) if latent_dim == 2 else 4.0
     pid = element_id or f"vae-drawpad-{enc['name']}"
     if latent_dim == 2:
-        view = (f"<figure><canvas class='vae-drawpad-plane' width='360' height='360' role='img' "
-                f"aria-label='the posterior in the latent plane'></canvas><figcaption>q(z|x) in the plane: "
-                f"mean (cross), 1σ and 2σ ellipses, over the test-set codes</figcaption></figure>")
+        view = (f"<div><canvas class='vae-drawpad-plane' width='360' height='360' role='img' "
+                f"aria-label='the posterior in the latent plane'></canvas><div class='vae-drawpad-label'>q(z|x) in "
+                f"the plane: mean (red cross), 1σ and 2σ ellipses, samples (dots), over the test-set codes</div></div>")
     else:
-        view = (f"<figure><canvas class='vae-drawpad-coords' width='360' height='{24 + 14 * latent_dim}' role='img' "
-                f"aria-label='the posterior per coordinate'></canvas><figcaption>q(z|x) per coordinate: mean "
-                f"(dot), ±1σ (thick) and ±2σ (thin) against the prior's ±1 and ±2 (grey)</figcaption></figure>")
+        view = (f"<div><canvas class='vae-drawpad-coords' width='360' height='{24 + 14 * latent_dim}' role='img' "
+                f"aria-label='the posterior per coordinate'></canvas><div class='vae-drawpad-label'>q(z|x) per "
+                f"coordinate: mean (red dot), ±1σ (thick) and ±2σ (thin) against the prior's ±1 and ±2 (grey)</div></div>")
     samples = "".join("<canvas class='vae-drawpad-sample' width='28' height='28' aria-label='posterior sample'></canvas>"
                       for _ in range(N_SAMPLES))
     body = f"""<div class="vae-explorer vae-drawpad" id="{pid}" data-model="{html.escape(enc['name'])}">

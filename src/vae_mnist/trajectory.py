@@ -189,30 +189,34 @@ def shown_epochs(epochs: int, k: int = 6) -> list:
     return out
 
 
-def small_multiples_figure(traj: Trajectory, epochs=None):
-    """Codes (top) and decoded grid (bottom) at a few epochs, side by side."""
-    import matplotlib.pyplot as plt
-
-    from .figures import class_names_for  # noqa: F401 (same colours as Figure 4)
+def small_multiples_figure(traj: Trajectory, epochs=None, per_row: int = 3):
+    """Codes (coloured by digit, as Figure 4) above the decoded grid, at a few epochs, ``per_row`` epochs
+    to a row; above each, the epoch, the mean KL to the prior and the k-NN vote's accuracy. Drawn in the
+    book's figure style (:func:`vae_mnist.figures.readable`, at most the page's width)."""
+    from .figures import PAGE_WIDTH_IN, _new_figure, readable
 
     epochs = shown_epochs(traj.epochs) if epochs is None else list(epochs)
     R = pad_range(traj.codes.reshape(-1, 2))
-    sep = traj.separation()
-    kl = traj.kl()
-    fig, axes = plt.subplots(2, len(epochs), figsize=(2.1 * len(epochs), 4.6), squeeze=False)
+    sep, kl = traj.separation(), traj.kl()
+    rows = -(-len(epochs) // per_row)
+    cell = PAGE_WIDTH_IN / per_row
+    fig = _new_figure((PAGE_WIDTH_IN, rows * 2.15 * cell))
+    grid = fig.add_gridspec(2 * rows, per_row)
     for j, e in enumerate(epochs):
-        ax = axes[0, j]
-        ax.scatter(traj.codes[e, :, 0], traj.codes[e, :, 1], c=traj.labels, cmap="tab10", vmin=-0.5, vmax=9.5, s=2)
-        ax.set_xlim(-R, R); ax.set_ylim(-R, R); ax.set_aspect("equal")
-        ax.set_xticks([-R, 0, R]); ax.set_yticks([-R, 0, R]) if j == 0 else ax.set_yticks([])
-        ax.tick_params(labelsize=8)
-        ax.set_title(f"epoch {e}\nKL {kl[e]:.1f}, 5-NN {100 * sep[e]:.0f} %", fontsize=9)
-        axes[1, j].imshow(traj.grids[e], cmap="gray", vmin=0, vmax=255)
-        axes[1, j].axis("off")
-    axes[0, 0].set_ylabel("$z_2$", fontsize=9)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+        r, c = divmod(j, per_row)
+        ax = fig.add_subplot(grid[2 * r, c])
+        ax.scatter(traj.codes[e, :, 0], traj.codes[e, :, 1], c=traj.labels, cmap="tab10", vmin=-0.5, vmax=9.5,
+                   s=3, linewidths=0)
+        ax.set_xlim(-R, R)
+        ax.set_ylim(-R, R)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"epoch {e}: KL {kl[e]:.1f}\n{KNN_K}-NN {100 * sep[e]:.0f} %")
+        img = fig.add_subplot(grid[2 * r + 1, c])
+        img.imshow(traj.grids[e], cmap="gray", vmin=0, vmax=255)
+        img.axis("off")
+    return readable(fig)
 
 
 def _png(img: np.ndarray) -> str:
@@ -242,8 +246,8 @@ def trajectory_widget(traj: Trajectory, element_id: str = "vae-trajectory", size
     body = f"""<div class="vae-explorer vae-trajectory" id="{pid}">
 <div><canvas class="vae-trajectory-plane" width="{size}" height="{size}" role="img"
  aria-label="test-set codes at the chosen epoch"></canvas></div>
-<div><img class="vae-trajectory-grid" alt="decoded grid at the chosen epoch" width="{size}" height="{size}"
- style="image-rendering:pixelated; border:1px solid #bbb"></div>
+<div><canvas class="vae-trajectory-grid" width="{traj.grids.shape[1]}" height="{traj.grids.shape[2]}" role="img"
+ aria-label="decoded grid at the chosen epoch" style="width:{size}px; height:{size}px; border:1px solid #bbb"></canvas></div>
 <div style="flex-basis:100%"><label for="{pid}-epoch">epoch</label>
 <input type="range" class="vae-trajectory-slider" id="{pid}-epoch" min="0" max="{traj.epochs}" step="1"
  value="{traj.epochs}" style="width:18em; vertical-align:middle">

@@ -27,15 +27,26 @@
     var s = atob(p.labels), labels = new Uint8Array(s.length);
     for (var i = 0; i < s.length; i++) { labels[i] = s.charCodeAt(i); }
     var frames = p.codes.map(function (c) { return { n: p.n, points: halves(c), labels: labels }; });
-    var ctx = plane.getContext("2d"), timer = null;
-    var inst = { id: id, epoch: null, updates: 0, root: root, playing: false, trajectory: true, epochs: p.epochs };
+    var ctx = plane.getContext("2d"), gctx = grid.getContext("2d"), images = [], timer = null;
+    function drawGrid(e) {  /* the decoded grid (a PNG per epoch) on its canvas */
+      gctx.drawImage(images[e], 0, 0, grid.width, grid.height);
+      inst.gridEpoch = e;
+    }
+    var inst = { id: id, epoch: null, gridEpoch: null, updates: 0, root: root, playing: false, trajectory: true,
+                 epochs: p.epochs };
 
     inst.setEpoch = function (e) {
       e = Math.max(0, Math.min(p.epochs, Math.round(e)));
       inst.epoch = e;
       if (String(slider.value) !== String(e)) { slider.value = String(e); }
       ctx.drawImage(api.planeBackground(plane.width, plane.height, p.range, frames[e]), 0, 0);
-      grid.src = p.grids[e];
+      var img = images[e];
+      if (!img) {
+        img = images[e] = new Image();
+        img.onload = function () { if (inst.epoch === e) { drawGrid(e); } };
+        img.src = p.grids[e];
+      }
+      if (img.complete && img.naturalWidth > 0) { drawGrid(e); }
       readout.textContent = "epoch " + e + (e === 0 ? " (before training)" : "") + ": KL " + p.kl[e].toFixed(2) +
         " nats, 5-NN accuracy " + (100 * p.separation[e]).toFixed(1) + " %";
       inst.updates += 1;
