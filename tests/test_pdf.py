@@ -14,6 +14,7 @@ sources (``make book``) instead of building the smoke book.
 import os
 import re
 import subprocess
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -51,7 +52,8 @@ def built_pdf(book_root):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert out.is_file()
     reader = pypdf.PdfReader(str(out))
-    text = "\n".join(page.extract_text() or "" for page in reader.pages)
+    # NFKC: the typeset text has ligatures (U+FB01 for "fi" in "specifies")
+    text = unicodedata.normalize("NFKC", "\n".join(page.extract_text() or "" for page in reader.pages))
     single = (root / "_build" / "singlehtml" / PRINT_PAGE).read_text()
     print(f"\n{proc.stdout.strip().splitlines()[-1]}")
     return out, reader, text, single
