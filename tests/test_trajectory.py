@@ -86,3 +86,18 @@ def test_widget_and_still(tiny_config, tiny_data, tmp_path, monkeypatch):
     assert len(fig.axes) == 2 * len(trajectory.shown_epochs(tiny_config.epochs))
     assert trajectory.shown_epochs(50) == [0, 1, 2, 5, 10, 50]
     assert trajectory.shown_epochs(1) == [0, 1]
+
+
+def test_widget_grids_are_greyscale_pngs_of_the_recorded_grid():
+    import base64
+    import io
+
+    import matplotlib.image
+
+    img = (np.arange(56 * 84).reshape(56, 84) % 256).astype(np.uint8)
+    uri = trajectory._png(img)
+    assert uri.startswith("data:image/png;base64,")
+    back = matplotlib.image.imread(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])), format="png")
+    assert back.shape == img.shape  # one grey channel
+    levels = trajectory.GRID_LEVELS - 1
+    np.testing.assert_array_equal(np.rint(back * 255), np.rint(np.rint(img / 255 * levels) * 255 / levels))

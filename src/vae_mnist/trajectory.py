@@ -14,8 +14,6 @@ run cache (``<run cache>/../trajectories``), keyed on the run's name and the tra
 from __future__ import annotations
 
 import base64
-import html
-import io
 import json
 import os
 from dataclasses import dataclass
@@ -28,7 +26,9 @@ from .explorer import ExplorerHTML, _b64, _print_note, _script, pad_range
 
 #: Test images whose codes are recorded (the first N of the test set) and the side of the decoded grid.
 N_CODES = 1000
-GRID_N = 10
+GRID_N = 8
+#: Grey levels of the decoded grids the widget ships (one PNG per epoch; the still figure has all 256).
+GRID_LEVELS = 32
 HISTORY_KEYS = ["loss", "reconstruction", "kl", "test_loss", "test_reconstruction", "test_kl"]
 KNN_K = 5
 
@@ -219,12 +219,21 @@ def small_multiples_figure(traj: Trajectory, epochs=None, per_row: int = 3):
     return readable(fig)
 
 
-def _png(img: np.ndarray) -> str:
-    import matplotlib.image
+def _png(img: np.ndarray, levels: int = GRID_LEVELS) -> str:
+    """An 8-bit grey image as a greyscale PNG data URI, quantised to ``levels`` grey levels (smaller files)."""
+    import struct
+    import zlib
 
-    buf = io.BytesIO()
-    matplotlib.image.imsave(buf, img, cmap="gray", vmin=0, vmax=255, format="png")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    q = np.rint(np.rint(np.asarray(img, dtype=np.float64) / 255 * (levels - 1)) * 255 / (levels - 1)).astype(np.uint8)
+    h, w = q.shape
+    raw = b"".join(b"\x00" + q[r].tobytes() for r in range(h))  # filter type 0 on every row
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def library_js() -> str:
