@@ -43,3 +43,10 @@ clean:
 
 clean-cache:
 	rm -rf .cache
+
+# make pdf - one PDF of the whole book, _build/pdf/book.pdf, from the book `make book` built
+#            (the single-page HTML build printed by Chromium: vae_mnist/pdf.py)
+.PHONY: pdf
+pdf: venv
+	scripts/ensure-browser.sh $(VENV)
+	$(BIN)/vae-mnist pdf

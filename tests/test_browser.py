@@ -517,3 +517,195 @@ def test_slider_explorers_follow_the_keyboard_and_match_keras(book, open_page, t
         page.locator(f"#{inst_id}").screenshot(path=str(shot))
         print(f"\nslider explorer screenshot: {shot}")
     assert p.errors == [], p.errors
+
+
+# --------------------------------------------------------------------------------------
+# The drawing pad: the encoder in the browser (vae_mnist.drawpad, static/drawpad.js)
+# --------------------------------------------------------------------------------------
+def drawpad_state(page, inst_id) -> dict:
+    return page.evaluate("""(id) => { const i = window.vaeExplorer.instances[id];
+        return {mean: i.mean && Array.from(i.mean), sigma: i.sigma && Array.from(i.sigma),
+                seen: Array.from(i.seen), updates: i.updates, model: i.model}; }""", inst_id)
+
+
+def drawpad_ink(page, inst_id) -> np.ndarray:
+    """The pad's canvas as ink in [0, 1] (its red channel), as the page reads it."""
+    return np.asarray(page.evaluate("""(id) => { const c = window.vaeExplorer.instances[id].root
+        .querySelector('.vae-drawpad-ink'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        const out = []; for (let i = 0; i < d.length; i += 4) out.push(d[i]); return [c.width, out]; }""", inst_id)[1],
+        dtype=np.float64) / 255
+
+
+def encoder_model_for(page, name, cache_dir: Path):
+    from vae_mnist.runs import Run
+
+    run = page.evaluate("(n) => window.vaeExplorer.encoders[n].run", name)
+    assert run, f"drawing pad {name} does not name its run"
+    return Run(Path(cache_dir) / run).model
+
+
+def test_js_encoder_and_mnist_form_equal_python_reference_for_every_format(open_page, tmp_path):
+    from vae_mnist import drawpad
+    from support import mnist
+
+    model = build_vae(latent_dim=3, hidden_dim=512, seed=13)
+    x = mnist().x_test[:20].reshape(20, 784)
+    widgets = [drawpad.draw_pad(model, x, name=f"enc_{fmt}", fmt=fmt) for fmt in explorer.FORMATS]
+    page_file = tmp_path / "encoders.html"
+    page_file.write_text("<!doctype html><html><head><meta charset='utf-8'></head><body>\n"
+                         + "\n".join(w.html for w in widgets) + "\n</body></html>")
+    p = open_page(page_file)
+    ref_keras = drawpad.keras_encode(model, x)
+    for w in widgets:
+        got = p.page.evaluate("([n, xs]) => xs.map(x => window.vaeExplorer.encode(n, x))",
+                              [w.payload["name"], x.astype(float).tolist()])
+        mean = np.asarray([g["mean"] for g in got]); sigma = np.asarray([g["sigma"] for g in got])
+        ref_mean, ref_sigma = drawpad.numpy_encode(w.payload, x)
+        assert max(np.abs(mean - ref_mean).max(), np.abs(sigma - ref_sigma).max()) < 1e-9, w.payload["format"]
+        err = max(np.abs(mean - ref_keras[0]).max(), np.abs(sigma - ref_keras[1]).max())
+        assert err <= w.payload["max_abs_error"] + 1e-9
+    # MNIST's form: the JavaScript and the numpy twin agree on odd drawings too
+    rng = np.random.default_rng(3)
+    for shape in [(280, 280), (97, 53), (31, 200)]:
+        ink = np.zeros(shape)
+        for _ in range(4):
+            r, c = rng.integers(0, shape[0]), rng.integers(0, shape[1])
+            ink[r:r + rng.integers(1, 40), c:c + rng.integers(1, 40)] = rng.uniform(0.2, 1)
+        js = np.asarray(p.page.evaluate(
+            "([ink, w, h]) => Array.from(window.vaeExplorer.mnistForm(ink, w, h, {box: 20, side: 28, centre: 14}))",
+            [ink.reshape(-1).tolist(), shape[1], shape[0]]))
+        assert np.abs(js - drawpad.mnist_form(ink)).max() < 1e-9, shape
+    assert p.errors == [] and p.blocked == []
+
+
+def _drawpads(page):
+    return page.evaluate("Object.keys(window.vaeExplorer.instances).filter("
+                         "id => window.vaeExplorer.instances[id].drawpad === true)")
+
+
+def _check_painted_test_images(page, inst_id, model, tol) -> float:
+    """Paint test images on the pad programmatically; the encoder's input is the image, mean and σ are Keras's."""
+    from vae_mnist import drawpad
+    from support import mnist
+
+    x = mnist().x_test[:60].reshape(-1, 784).astype(np.float64)
+    keep = [img for img in x if np.abs(drawpad.mnist_form(np.kron(img.reshape(28, 28), np.ones((10, 10)))) - img).max() < 1e-9]
+    assert len(keep) >= 50
+    ref_mean, ref_sigma = drawpad.keras_encode(model, np.asarray(keep[:12]))
+    worst = 0.0
+    for k, img in enumerate(keep[:12]):
+        page.evaluate("([id, px]) => window.vaeExplorer.instances[id].paint(px)", [inst_id, img.tolist()])
+        s = drawpad_state(page, inst_id)
+        # (the page reads 8-bit grey levels g / 255 in float64; MNIST's float32 g / 255 differs by < 1e-7)
+        assert np.abs(np.asarray(s["seen"]) - img).max() < 1e-6, "the pad did not give the encoder the painted image"
+        err = max(np.abs(np.asarray(s["mean"]) - ref_mean[k]).max(), np.abs(np.asarray(s["sigma"]) - ref_sigma[k]).max())
+        assert err < tol, f"posterior of test image {k} differs from Keras by {err:.2e}"
+        worst = max(worst, err)
+    return worst
+
+
+def test_drawpad_posterior_matches_keras_and_follows_a_stroke(book, open_page, tmp_path):
+    from vae_mnist import drawpad
+
+    p = open_page(book.html / "book" / "latent2d.html")
+    page = p.page
+    pads = _drawpads(page)
+    assert len(pads) == 1, pads
+    inst_id = pads[0]
+    name = page.evaluate("(id) => window.vaeExplorer.instances[id].model", inst_id)
+    model = encoder_model_for(page, name, book.cache_dir)
+    assert model.latent_dim == 2
+    opened = drawpad_state(page, inst_id)
+    assert opened["mean"] is not None, "the pad opens with a digit and its posterior"
+    worst = _check_painted_test_images(page, inst_id, model, drawpad.TOLERANCE)
+
+    # clear with the keyboard (Tab to the button, Enter), then draw strokes with the mouse
+    clear = page.locator(f"#{inst_id} button.vae-drawpad-clear")
+    clear.focus()
+    page.keyboard.press("Enter")
+    s = drawpad_state(page, inst_id)
+    assert s["mean"] is None and not any(s["seen"]), "clear did not empty the pad"
+    pad = page.locator(f"#{inst_id} canvas.vae-drawpad-ink")
+    pad.scroll_into_view_if_needed()
+    box = pad.bounding_box()
+    at = lambda fx, fy: (box["x"] + fx * box["width"], box["y"] + fy * box["height"])  # noqa: E731
+    means = []
+    for stroke in ([(0.5, 0.15), (0.5, 0.85)],                    # a vertical bar: a 1
+                   [(0.5, 0.15), (0.8, 0.15), (0.8, 0.5)]):       # a bar on top: towards a 7
+        page.mouse.move(*at(*stroke[0]))
+        page.mouse.down()
+        for pt in stroke[1:]:
+            page.mouse.move(*at(*pt), steps=8)
+        page.mouse.up()
+        page.wait_for_timeout(100)  # the pad redraws on the next animation frame
+        s = drawpad_state(page, inst_id)
+        assert s["mean"] is not None, "a stroke gave no posterior"
+        # what the page encoded is the drawing in MNIST's form, and its posterior is Keras's
+        seen = drawpad.mnist_form(drawpad_ink(page, inst_id).reshape(drawpad.PAD_PX, drawpad.PAD_PX))
+        assert np.abs(np.asarray(s["seen"]) - seen).max() < 1e-9
+        ref_mean, ref_sigma = drawpad.keras_encode(model, seen[None])
+        assert np.abs(np.asarray(s["mean"]) - ref_mean[0]).max() < drawpad.TOLERANCE
+        assert np.abs(np.asarray(s["sigma"]) - ref_sigma[0]).max() < drawpad.TOLERANCE
+        means.append(np.asarray(s["mean"]))
+    moved = float(np.abs(means[1] - means[0]).max())
+    assert moved > 1e-3, f"a second stroke did not move the posterior mean ({moved:.2e})"
+    shot = tmp_path / "drawpad-z2.png"
+    page.locator(f"#{inst_id}").screenshot(path=str(shot))
+    print(f"\ndrawing pad: worst |browser - Keras| over painted test images {worst:.2e}; a stroke moved the mean "
+          f"by {moved:.3f}; screenshot {shot}")
+    assert p.errors == [] and p.blocked == [], (p.errors, p.blocked)
+
+
+def test_drawpads_per_coordinate_match_keras(book, open_page, tmp_path):
+    from vae_mnist import drawpad
+
+    p = open_page(book.html / "book" / "samples.html")
+    page = p.page
+    pads = _drawpads(page)
+    dims = {}
+    for inst_id in pads:
+        name = page.evaluate("(id) => window.vaeExplorer.instances[id].model", inst_id)
+        model = encoder_model_for(page, name, book.cache_dir)
+        dims[model.latent_dim] = _check_painted_test_images(page, inst_id, model, drawpad.TOLERANCE)
+        page.locator(f"#{inst_id}").screenshot(path=str(tmp_path / f"drawpad-{name}.png"))
+    assert sorted(dims) == [10, 20], dims
+    print(f"\nper-coordinate pads: worst |browser - Keras| {dims}; screenshots in {tmp_path}")
+    assert p.errors == [] and p.blocked == [], (p.errors, p.blocked)
+
+
+# --------------------------------------------------------------------------------------
+# The latent space over training (vae_mnist.trajectory, static/trajectory.js)
+# --------------------------------------------------------------------------------------
+def test_trajectory_slider_and_play_change_the_plane(book, open_page, tmp_path):
+    p = open_page(book.html / "book" / "latent2d.html")
+    page = p.page
+    ids = page.evaluate("Object.keys(window.vaeExplorer.instances).filter("
+                        "id => window.vaeExplorer.instances[id].trajectory === true)")
+    assert len(ids) == 1, ids
+    inst_id = ids[0]
+    state = lambda: page.evaluate("""(id) => { const i = window.vaeExplorer.instances[id];
+        const c = i.root.querySelector('.vae-trajectory-plane');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let h = 0; for (let k = 0; k < d.length; k += 4) h = (h * 31 + d[k] + 7 * d[k + 1] + 13 * d[k + 2]) % 1000000007;
+        return {epoch: i.epoch, epochs: i.epochs, updates: i.updates, playing: i.playing, plane: h,
+                grid: i.gridEpoch,
+                text: i.root.querySelector('.vae-trajectory-readout').textContent}; }""", inst_id)  # noqa: E731
+    last = state()
+    assert last["epochs"] >= 1 and last["epoch"] == last["epochs"], last  # opens at the end of training
+    slider = page.locator(f"#{inst_id} input.vae-trajectory-slider")
+    slider.focus()
+    page.keyboard.press("Home")  # the keyboard moves the slider to epoch 0
+    first = state()
+    assert first["epoch"] == 0 and first["updates"] > last["updates"], first
+    assert first["plane"] != last["plane"], "the plane did not change with the epoch"
+    assert "before training" in first["text"] and first["text"] != last["text"]
+    page.locator(f"#{inst_id} button.vae-trajectory-play").click()  # play runs to the last epoch and stops
+    page.wait_for_function("(id) => { const i = window.vaeExplorer.instances[id]; return !i.playing && i.epoch === i.epochs; }",
+                           arg=inst_id, timeout=5000 + 1000 * last["epochs"])
+    page.wait_for_function("(id) => window.vaeExplorer.instances[id].gridEpoch === window.vaeExplorer.instances[id].epochs",
+                           arg=inst_id, timeout=5000)  # the decoded grid of the last epoch is drawn
+    end = state()
+    assert end["plane"] == last["plane"]
+    page.locator(f"#{inst_id}").screenshot(path=str(tmp_path / "trajectory.png"))
+    print(f"\ntrajectory widget: {last['epochs']} epochs, screenshot {tmp_path / 'trajectory.png'}")
+    assert p.errors == [] and p.blocked == [], (p.errors, p.blocked)

@@ -12,6 +12,7 @@ import pytest
 
 from vae_mnist import analysis_figures as A
 from vae_mnist import figures as F
+from vae_mnist import trajectory as T
 from vae_mnist.model import build_vae
 
 
@@ -54,7 +55,16 @@ FIGURES = {
     "sample grids": lambda d: A.sample_grids_figure({"Bernoulli": d["m20"], "Gaussian": d["m20"],
                                                      "z = 2": d["m2"]}, n=64),
     "pixel histogram": lambda d: A.pixel_histogram_figure(d["x"]),
+    "latent space over training": lambda d: T.small_multiples_figure(_trajectory(d, epochs=50)),
 }
+
+
+def _trajectory(d, epochs):
+    from vae_mnist.trajectory import GRID_N, Trajectory
+
+    codes = d["rng"].normal(0, 2, (epochs + 1, 200, 2))
+    return Trajectory(run="made-up", codes=codes, log_vars=np.zeros_like(codes), labels=d["y"].astype(np.uint8),
+                      grids=np.zeros((epochs + 1, 28 * GRID_N, 28 * GRID_N), np.uint8), history={})
 
 
 @pytest.mark.parametrize("name", list(FIGURES))

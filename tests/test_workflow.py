@@ -1,6 +1,7 @@
 """The GitHub Actions workflow that builds and publishes the book: valid, and doing what the README says."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -100,3 +101,16 @@ def test_cache_report_tells_reused_from_trained(tmp_path, monkeypatch):
     assert "1 runs reused, 2 trained" in out
     assert "- reused (1): `kept`" in out and "- retrained (1): `edited`" in out and "- trained (1): `new`" in out
     assert "set aside or removed) (1): `gone`" in out
+
+
+def test_workflow_builds_the_pdf_after_the_book_and_publishes_it_with_the_html():
+    wf = yaml.safe_load(WORKFLOW.read_text())
+    steps = wf["jobs"]["build"]["steps"]
+    runs = [s.get("run", "") for s in steps]
+    book = runs.index("make book")
+    pdf = next(i for i, r in enumerate(runs) if "make pdf" in r)
+    upload = next(i for i, s in enumerate(steps) if str(s.get("uses", "")).startswith("actions/upload-pages-artifact"))
+    assert book < pdf < upload
+    assert "cp _build/pdf/book.pdf _build/html/" in runs[pdf]
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^pdf:.*\n(\t.*\n)*\t\$\(BIN\)/vae-mnist pdf", makefile, re.M)

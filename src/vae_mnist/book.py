@@ -80,6 +80,21 @@ def quiet_tensorflow_retracing() -> None:
         logger.addFilter(_DropRetracingNotice())
 
 
+def run_jupyter_book(root: Path, builder: str = "html", say=print) -> int:
+    """``jupyter-book build <root> --builder <builder> -n -W --keep-going``, strict; its exit code."""
+    cmd = _jupyter_book_command() + ["build", str(root), "-n", "-W", "--keep-going"]
+    if builder != "html":
+        cmd += ["--builder", builder]
+    say("$ " + " ".join(cmd))
+    env = dict(os.environ)
+    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    env.pop("MPLBACKEND", None)  # an inherited "Agg" would turn the chapters' figures into text
+    kernels = quiet_kernel_path(root)
+    if kernels is not None:
+        env["JUPYTER_PATH"] = os.pathsep.join([str(kernels)] + [p for p in env.get("JUPYTER_PATH", "").split(os.pathsep) if p])
+    return subprocess.call(cmd, cwd=str(root), env=env)
+
+
 def build_book(profile: str = "full", seeds: int = 1, root=None, data_dir=None, progress=print,
                workers: int = 1, scheduler=None) -> int:
     """Train what the cache lacks, execute the run pages, build ``<root>/_build/html``.
@@ -151,15 +166,7 @@ def build_book(profile: str = "full", seeds: int = 1, root=None, data_dir=None, 
     write_stamp(root, stamp)  # what is cached from here on was executed with this package and profile
 
     # (d) the HTML build, strict
-    cmd = _jupyter_book_command() + ["build", str(root), "-n", "-W", "--keep-going"]
-    say("$ " + " ".join(cmd))
-    env = dict(os.environ)
-    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    env.pop("MPLBACKEND", None)  # an inherited "Agg" would turn the chapters' figures into text
-    kernels = quiet_kernel_path(root)
-    if kernels is not None:
-        env["JUPYTER_PATH"] = os.pathsep.join([str(kernels)] + [p for p in env.get("JUPYTER_PATH", "").split(os.pathsep) if p])
-    code = subprocess.call(cmd, cwd=str(root), env=env)
+    code = run_jupyter_book(root, say=say)
     t_end = time.perf_counter()
     say(f"book build {'finished' if code == 0 else 'FAILED (exit %d)' % code} in {t_end - t_start:.0f}s "
         f"(runs {t_train - t_start:.0f}s, run pages {t_pages - t_train:.0f}s, HTML {t_end - t_pages:.0f}s); "

@@ -240,6 +240,13 @@ def cmd_book(args) -> int:
                       scheduler=args.scheduler)
 
 
+def cmd_pdf(args) -> int:
+    from .pdf import build_pdf
+
+    build_pdf(root=args.root, output=args.output, html_url=args.html_url)
+    return 0
+
+
 def _workers(args) -> int:
     from .parallel import DEFAULT_WORKERS
 
@@ -340,6 +347,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster_arguments(p, "worker processes of the embedded Dask cluster that trains and evaluates the runs; "
                               "1: in this process, serially (default %(default_workers)s)")
     p.set_defaults(func=cmd_book)
+
+    p = sub.add_parser("pdf", help="one PDF of the whole book (from the book `vae-mnist book` built): "
+                                   "_build/pdf/book.pdf")
+    p.add_argument("--root", default=None, help="book root (default: the project)")
+    p.add_argument("--output", "-o", default=None, help="PDF file to write (default <root>/_build/pdf/book.pdf)")
+    p.add_argument("--html-url", default=None,
+                   help="address of the published HTML book, for the links under the interactive widgets' stills "
+                        "(default html.baseurl of _config.yml, else the GitHub Pages address of repository.url)")
+    p.set_defaults(func=cmd_pdf)
 
     p = sub.add_parser("sweep", help="train and evaluate a grid of configurations (what the cache lacks), "
                                      "on a Dask cluster; print a table")

@@ -102,18 +102,41 @@ def decode_matrix(m: dict) -> np.ndarray:
     return np.asarray(w, dtype="<f4").reshape(rows, cols)
 
 
-def numpy_decode(payload: dict, z) -> np.ndarray:
-    """Pixel means from an exported payload, computed as ``explorer.js`` does (float64, float32 out)."""
-    z = np.atleast_2d(np.asarray(z, dtype=np.float64))
-    x = z
-    layers = payload["layers"]
+def dense_layers(weights, fmt: str) -> list:
+    """``[(kernel, bias), ...]`` as the payload's ``layers`` (kernels in format ``fmt``, biases float32)."""
+    return [{"kernel": encode_matrix(w, fmt), "bias": _b64(np.asarray(b, dtype="<f4"))} for w, b in weights]
+
+
+def numpy_forward(layers: list, x) -> np.ndarray:
+    """A payload's Dense stack (ReLU between layers, linear output) in float64, as ``explorer.js``'s ``forward``."""
+    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
     for i, layer in enumerate(layers):
         w = decode_matrix(layer["kernel"]).astype(np.float64)
         b = _unb64(layer["bias"], "<f4").astype(np.float64)
         x = x @ w + b
         if i < len(layers) - 1:
             x = np.maximum(x, 0.0)
+    return x
+
+
+def numpy_decode(payload: dict, z) -> np.ndarray:
+    """Pixel means from an exported payload, computed as ``explorer.js`` does (float64, float32 out)."""
+    x = numpy_forward(payload["layers"], z)
     return (1.0 / (1.0 + np.exp(-x))).astype(np.float32)
+
+
+def pick_format(make_payload, error_of, fmt: str = "auto", tolerance: float = TOLERANCE):
+    """``(payload, error)``: ``make_payload(fmt)``, or with ``fmt="auto"`` the smallest format of
+    :data:`FORMATS` whose measured ``error_of(payload)`` is below ``tolerance * SAFETY``."""
+    candidates = FORMATS if fmt == "auto" else (fmt,)
+    for candidate in candidates:
+        if candidate not in FORMATS:
+            raise ValueError(f"weight format must be auto or one of {', '.join(FORMATS)}, got {candidate!r}")
+        payload = make_payload(candidate)
+        error = float(error_of(payload))
+        if fmt != "auto" or error < tolerance * SAFETY:
+            break
+    return payload, error
 
 
 def keras_decode(model, z) -> np.ndarray:
@@ -151,20 +174,10 @@ def export_decoder(model, fmt: str = "auto", name: Optional[str] = None, run: Op
     latent_dim = int(weights[0][0].shape[0])
     z = probe_points(latent_dim, limit) if probes is None else np.asarray(probes, dtype="float32")
     reference = keras_decode(model, z)
-    candidates = FORMATS if fmt == "auto" else (fmt,)
-    for candidate in candidates:
-        if candidate not in FORMATS:
-            raise ValueError(f"weight format must be auto or one of {', '.join(FORMATS)}, got {candidate!r}")
-        payload = {
-            "name": name or f"z{latent_dim}",
-            "run": run,
-            "latent_dim": latent_dim,
-            "format": candidate,
-            "layers": [{"kernel": encode_matrix(w, candidate), "bias": _b64(b)} for w, b in weights],
-        }
-        error = float(np.abs(numpy_decode(payload, z) - reference).max())
-        if fmt != "auto" or error < tolerance * SAFETY:
-            break
+    payload, error = pick_format(
+        lambda f: {"name": name or f"z{latent_dim}", "run": run, "latent_dim": latent_dim, "format": f,
+                   "layers": dense_layers(weights, f)},
+        lambda p: np.abs(numpy_decode(p, z) - reference).max(), fmt, tolerance)
     payload["max_abs_error"] = error
     payload["n_probes"] = int(len(z))
     payload["probe_limit"] = float(limit)
@@ -282,11 +295,25 @@ _DIGIT_PANEL = """<div><canvas class="vae-explorer-digit" width="28" height="28"
 </div>"""
 
 
+#: Shown only in print (``static/css/vae-book.css``): the widget prints as a still, with a link to it
+#: in the HTML book (explorer.js points it at the page itself; ``vae_mnist.pdf`` at the published book).
+PRINT_NOTE = ("<p class=\"vae-explorer-print\">Interactive in the HTML version of this book: "
+              "<a class=\"vae-explorer-html-link\" href=\"#{pid}\">{pid}</a>. Printed here: the widget as it opens.</p>")
+
+
 def _assemble(payload, body: str, mount_fn: str, pid: str, limit: float, include_library: bool) -> "ExplorerHTML":
     """Library and weights, the widget's markup, and the call that brings it to life."""
     mount = _script(f"window.vaeExplorer.{mount_fn}({json.dumps(pid)}, {json.dumps(payload['name'])}, "
                     f"{{range: {limit}}});")
-    return ExplorerHTML("\n".join([_head(payload, include_library), body, mount]), payload)
+    return ExplorerHTML("\n".join([_head(payload, include_library), _print_note(body, pid), mount]), payload)
+
+
+def _print_note(body: str, pid: str) -> str:
+    """A widget's markup (one ``<div>``) with :data:`PRINT_NOTE` as its last child."""
+    body = body.rstrip()
+    if not body.endswith("</div>"):
+        raise ValueError("a widget's markup is one <div>")
+    return body[: -len("</div>")] + PRINT_NOTE.format(pid=html.escape(pid)) + "\n</div>"
 
 
 def latent_sliders(model, *, name: Optional[str] = None, run: Optional[str] = None, fmt: str = "auto",

@@ -62,9 +62,7 @@
 
   api.register = function (p) {
     if (api.models[p.name]) { return api.models[p.name]; }
-    var layers = p.layers.map(function (l) {
-      return { rows: l.kernel.shape[0], cols: l.kernel.shape[1], W: matrix(l.kernel), b: float32s(l.bias) };
-    });
+    var layers = api.denseLayers(p.layers);
     var model = { name: p.name, run: p.run, latentDim: p.latent_dim, format: p.format, layers: layers,
                   scatter: null, meta: p };
     if (p.scatter) {
@@ -76,14 +74,16 @@
     return model;
   };
 
-  /* z -> ReLU(z W1 + b1) -> W2 + b2 -> sigmoid, in double precision. */
-  api.decode = function (name, z) {
-    var model = api.models[name];
-    if (!model) { throw new Error("vaeExplorer: no model named " + name); }
-    if (z.length !== model.latentDim) {
-      throw new Error("vaeExplorer: " + name + " needs " + model.latentDim + " latent values, got " + z.length);
-    }
-    var x = Float64Array.from(z), L = model.layers;
+  /* A payload's layers (vae_mnist.explorer.dense_layers) as matrices the browser multiplies with. */
+  api.denseLayers = function (layers) {
+    return layers.map(function (l) {
+      return { rows: l.kernel.shape[0], cols: l.kernel.shape[1], W: matrix(l.kernel), b: float32s(l.bias) };
+    });
+  };
+
+  /* x -> Dense -> ReLU -> ... -> Dense (linear output), in double precision; zero inputs skipped. */
+  api.forward = function (L, input) {
+    var x = Float64Array.from(input);
     for (var l = 0; l < L.length; l++) {
       var layer = L[l], cols = layer.cols, W = layer.W, y = new Float64Array(cols), j, k;
       for (k = 0; k < cols; k++) { y[k] = layer.b[k]; }
@@ -96,7 +96,17 @@
       if (l < L.length - 1) { for (k = 0; k < cols; k++) { if (y[k] < 0) { y[k] = 0; } } }
       x = y;
     }
-    var out = new Float32Array(x.length);
+    return x;
+  };
+
+  /* z -> ReLU(z W1 + b1) -> W2 + b2 -> sigmoid, in double precision. */
+  api.decode = function (name, z) {
+    var model = api.models[name];
+    if (!model) { throw new Error("vaeExplorer: no model named " + name); }
+    if (z.length !== model.latentDim) {
+      throw new Error("vaeExplorer: " + name + " needs " + model.latentDim + " latent values, got " + z.length);
+    }
+    var x = api.forward(model.layers, z), out = new Float32Array(x.length);
     for (var i = 0; i < x.length; i++) { out[i] = 1 / (1 + Math.exp(-x[i])); }
     return out;
   };
@@ -111,10 +121,50 @@
     ctx.putImageData(img, 0, 0);
   };
 
+  /* An offscreen canvas W x H showing [-R, R]^2: grid lines, axes and the test-set latent means. */
+  api.planeToCanvas = function (W, H, R) {
+    return function (z) { return [(z[0] + R) / (2 * R) * W, (R - z[1]) / (2 * R) * H]; };
+  };
+  api.planeBackground = function (W, H, R, scatter) {
+    var toCanvas = api.planeToCanvas(W, H, R);
+    var bg = document.createElement("canvas"); bg.width = W; bg.height = H;
+    var g = bg.getContext("2d");
+    g.fillStyle = "#ffffff"; g.fillRect(0, 0, W, H);
+    g.lineWidth = 1;
+    for (var t = Math.ceil(-R); t <= Math.floor(R); t++) {
+      var p = toCanvas([t, t]);
+      g.strokeStyle = t === 0 ? "#888888" : "#e4e4e4";
+      g.beginPath(); g.moveTo(p[0], 0); g.lineTo(p[0], H); g.stroke();
+      g.beginPath(); g.moveTo(0, p[1]); g.lineTo(W, p[1]); g.stroke();
+      if (t !== 0) {
+        g.fillStyle = "#777777"; g.font = "10px sans-serif";
+        g.fillText(String(t), p[0] + 2, toCanvas([0, 0])[1] - 2);
+        g.fillText(String(t), toCanvas([0, 0])[0] + 2, p[1] - 2);
+      }
+    }
+    if (scatter) {
+      var s = scatter;
+      g.globalAlpha = 0.55;
+      for (var i = 0; i < s.n; i++) {
+        var q = toCanvas([s.points[2 * i], s.points[2 * i + 1]]);
+        g.fillStyle = TAB10[s.labels[i] % 10];
+        g.fillRect(q[0] - 1, q[1] - 1, 2, 2);
+      }
+      g.globalAlpha = 1;
+    }
+    return bg;
+  };
+
   function fmt(v) { return (v >= 0 ? "\u2007" : "\u2212") + Math.abs(v).toFixed(2); }
 
   function newInstance(id, name, root) {
     var inst = { id: id, model: name, z: null, pixels: null, updates: 0, root: root };
+    /* the print-only line under the widget links to this page (vae_mnist.pdf: to the published book) */
+    var link = root.querySelector("a.vae-explorer-html-link");
+    if (link && window.location.protocol !== "file:") {
+      link.href = window.location.href.split("#")[0] + "#" + id;
+      link.textContent = link.href;
+    }
     inst.digit = root.querySelector(".vae-explorer-digit");
     inst.readout = root.querySelector(".vae-explorer-z");
     inst.show = function () {
@@ -131,35 +181,11 @@
     var R = opts.range, pad = root.querySelector(".vae-explorer-pad"), ctx = pad.getContext("2d");
     var W = pad.width, H = pad.height, inst = newInstance(id, name, root);
     inst.range = R;
-    inst.toCanvas = function (z) { return [(z[0] + R) / (2 * R) * W, (R - z[1]) / (2 * R) * H]; };
+    inst.toCanvas = api.planeToCanvas(W, H, R);
     inst.fromCanvas = function (px, py) { return [-R + 2 * R * px / W, R - 2 * R * py / H]; };
 
     /* background: grid lines, axes and the test-set latent means, drawn once */
-    var bg = document.createElement("canvas"); bg.width = W; bg.height = H;
-    var g = bg.getContext("2d");
-    g.fillStyle = "#ffffff"; g.fillRect(0, 0, W, H);
-    g.lineWidth = 1;
-    for (var t = Math.ceil(-R); t <= Math.floor(R); t++) {
-      var p = inst.toCanvas([t, t]);
-      g.strokeStyle = t === 0 ? "#888888" : "#e4e4e4";
-      g.beginPath(); g.moveTo(p[0], 0); g.lineTo(p[0], H); g.stroke();
-      g.beginPath(); g.moveTo(0, p[1]); g.lineTo(W, p[1]); g.stroke();
-      if (t !== 0) {
-        g.fillStyle = "#777777"; g.font = "10px sans-serif";
-        g.fillText(String(t), p[0] + 2, inst.toCanvas([0, 0])[1] - 2);
-        g.fillText(String(t), inst.toCanvas([0, 0])[0] + 2, p[1] - 2);
-      }
-    }
-    if (model.scatter) {
-      var s = model.scatter;
-      g.globalAlpha = 0.55;
-      for (var i = 0; i < s.n; i++) {
-        var q = inst.toCanvas([s.points[2 * i], s.points[2 * i + 1]]);
-        g.fillStyle = TAB10[s.labels[i] % 10];
-        g.fillRect(q[0] - 1, q[1] - 1, 2, 2);
-      }
-      g.globalAlpha = 1;
-    }
+    var bg = api.planeBackground(W, H, R, model.scatter);
 
     function render() {
       ctx.drawImage(bg, 0, 0);
@@ -233,5 +259,7 @@
     return inst;
   };
 
+  api.fmt = fmt;
+  api.newInstance = newInstance;
   window.vaeExplorer = api;
 })();
