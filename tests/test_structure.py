@@ -58,6 +58,18 @@ def test_the_graph_is_read():
     assert "config" in graph["runs"]
 
 
+def test_every_relative_import_names_a_module_of_the_package():
+    """(A renamed module leaves no import of its old name behind, even inside a function.)"""
+    missing = {}
+    for path in sorted(PACKAGE.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+                name = node.module.split(".")[0]
+                if not (PACKAGE / f"{name}.py").is_file() and not (PACKAGE / name).is_dir():
+                    missing.setdefault(path.name, []).append(name)
+    assert missing == {}, missing
+
+
 def test_no_import_cycles_between_modules():
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle)

@@ -83,14 +83,13 @@ def execute_job(config: dict, iwae_k: Optional[int] = None, data_dir=None, archi
     import subprocess
     import sys
 
-    from .leftovers import remove_leftovers, write_owner
+    from .temporaries import new_temporary_folder, remove_leftovers
 
     t0 = time.perf_counter()
     name = RunConfig.from_dict(config).name()
     base = _scratch_root()
     remove_leftovers(base, ".tmp-*")
-    scratch = Path(tempfile.mkdtemp(prefix=".tmp-task-", dir=base))
-    write_owner(scratch)
+    scratch = new_temporary_folder(base, "task")
     try:
         (scratch / "job.json").write_text(json.dumps({"config": config, "iwae_k": iwae_k, "data_dir": data_dir}))
         if archive is not None:
