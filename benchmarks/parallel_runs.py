@@ -224,7 +224,8 @@ def main() -> None:
     if serial:
         for r in results:
             if r is not serial:
-                print(f"{r['mode']}: {100 * (1 - r['seconds'] / serial['seconds']):.0f}% less wall time than serial")
+                change = 100 * (r["seconds"] / serial["seconds"] - 1)
+                print(f"{r['mode']}: {abs(change):.0f} % {'more' if change > 0 else 'less'} wall time than serial")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 
