@@ -1,7 +1,9 @@
 # Two commands do all set-up on a fresh machine:
 #   make book   - create .venv from requirements-lock.txt, train what the run cache lacks, execute the run pages, build _build/html
 #                 (WORKERS=N training processes side by side; SEEDS=N seeds per headline model)
-#   make test   - create .venv and run the test suite (unit tests, CLI, a smoke build of the whole book)
+#   make test   - create .venv and run the test suite (unit tests, CLI, a smoke build of the whole book),
+#                 on every core (pytest-xdist); `make test-quick` runs the tests not marked slow (a few minutes less than
+#                 the whole: no smoke book, browser, Dask cluster or notebook)
 #
 # Data: VAE_MNIST_DATA_DIR if set; else ../shared/data/mnist when it exists; else Keras's download.
 
@@ -14,7 +16,7 @@ WORKERS ?=
 DATA_DIR := $(or $(VAE_MNIST_DATA_DIR),$(wildcard $(CURDIR)/../shared/data/mnist))
 export VAE_MNIST_DATA_DIR := $(DATA_DIR)
 
-.PHONY: book test venv clean clean-cache
+.PHONY: book test test-quick venv clean clean-cache
 
 venv: $(VENV)/.installed
 
@@ -33,10 +35,18 @@ book: venv
 	scripts/ensure-fashion.sh
 	$(BIN)/vae-mnist book --seeds $(SEEDS) $(if $(WORKERS),--workers $(WORKERS))
 
+# -n auto: one pytest worker per core; --dist loadgroup: each test module stays on one worker (its
+# trained fixtures are made once) and the smoke book's tests form one group, started first.
+PYTEST_PARALLEL := -n auto --dist loadgroup
+
 test: venv
 	scripts/ensure-browser.sh $(VENV)
 	scripts/ensure-fashion.sh
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
+
+test-quick: venv
+	scripts/ensure-fashion.sh
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not slow"
 
 clean:
 	rm -rf _build book/runs/*.ipynb

@@ -39,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def _jobs(args):
-    from vae_mnist.parallel import Job, book_jobs
+    from vae_mnist.jobs import Job, book_jobs
     from vae_mnist.profiles import book_runs, headline_configs, iwae_k
 
     if args.paper:
@@ -58,27 +58,15 @@ def _jobs(args):
 
 def child(args) -> None:
     """Run the jobs in this process in one mode; print one JSON line with the wall time."""
-    from vae_mnist.data import load_dataset
-    from vae_mnist.evaluation import ensure_extra_metrics
-    from vae_mnist.parallel import failed, run_jobs
-    from vae_mnist.runs import get_run
+    from vae_mnist.runner import failed, run_jobs
 
     jobs = _jobs(args)
     say = lambda s: print(f"  [{args.child}] {s}", file=sys.stderr, flush=True)  # noqa: E731
     t0 = time.perf_counter()
-    if args.child == "serial":
-        datasets = {}
-        for job in jobs:
-            ds = job.config.dataset
-            if ds not in datasets:
-                datasets[ds] = load_dataset(ds, os.environ.get("VAE_MNIST_DATA_DIR") if ds == "mnist" else None)
-            run = get_run(job.config, data=datasets[ds], progress=None)
-            ensure_extra_metrics(run, k=job.iwae_k, data=datasets[ds])
-            say(f"{job.config.name()} done at {time.perf_counter() - t0:.0f}s")
-        n_failed = 0
-    else:
-        outcomes = run_jobs(jobs, args.workers, args.scheduler, progress=say)
-        n_failed = len(failed(outcomes))
+    # serial: the one job loop in this process (workers=1); local/distributed: the same loop on Dask
+    workers = 1 if args.child == "serial" else args.workers
+    outcomes = run_jobs(jobs, workers, None if args.child == "serial" else args.scheduler, progress=say)
+    n_failed = len(failed(outcomes))
     print(json.dumps({"seconds": time.perf_counter() - t0, "runs": len(jobs), "failed": n_failed}), flush=True)
 
 
@@ -236,7 +224,8 @@ def main() -> None:
     if serial:
         for r in results:
             if r is not serial:
-                print(f"{r['mode']}: {100 * (1 - r['seconds'] / serial['seconds']):.0f}% less wall time than serial")
+                change = 100 * (r["seconds"] / serial["seconds"] - 1)
+                print(f"{r['mode']}: {abs(change):.0f} % {'more' if change > 0 else 'less'} wall time than serial")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 

@@ -1,12 +1,20 @@
-"""Session fixtures shared by the book tests (and the browser test).
+"""Session fixtures shared by the book tests (and the browser test), and the test tiers.
 
-``smoke_book`` builds the whole book ONCE per test session, in the ``smoke`` profile (1 epoch on
+``smoke_book`` builds the whole book ONCE per test run, in the ``smoke`` profile (1 epoch on
 2,000 training / 500 test images), in a temporary copy of the book with a private run cache, by the
 same command a reader uses (``vae-mnist book``). Tests that need the built HTML take it from there.
+Under pytest-xdist (``make test`` runs ``-n auto``) the build is shared by every worker: the first
+one to ask builds it under a file lock in the run's common temporary folder, the others wait and
+read it (and ``--dist loadgroup`` keeps the tests that read it on one worker anyway).
+
+Tiers: a test that needs the smoke book is marked ``slow`` here; modules that train many models,
+start clusters, execute notebooks or drive the browser mark themselves ``slow``. ``make test-quick``
+(``pytest -m "not slow"``) runs the rest.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import subprocess
@@ -79,19 +87,54 @@ def run_readme_papermill(root: Path, env: dict, log: Path) -> None:
                            cwd=str(root), env=env, stdout=fh, stderr=subprocess.STDOUT, check=True)
 
 
+SMOKE_FIXTURES = frozenset({"smoke_book", "smoke_book_html"})
+SMOKE_GROUP = "smoke-book"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the smoke book's tests ``slow`` and put them in one xdist group, first; every other test in
+    its module's group (module fixtures, such as a trained model, are then made once, on one worker)."""
+    for item in items:
+        if SMOKE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.xdist_group(SMOKE_GROUP))
+        elif not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__ if item.module else item.nodeid))
+    # the longest piece of work starts first (xdist hands groups out largest first; serially it is first too)
+    items.sort(key=lambda item: 0 if (SMOKE_FIXTURES & set(getattr(item, "fixturenames", ()))) else 1)
+
+
+def _shared_temp(tmp_path_factory) -> Path:
+    """This test run's temporary folder that every xdist worker sees (the workers' own are inside it)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
 def smoke_book(tmp_path_factory) -> SmokeBook:
     from vae_mnist.book import copy_book
+    from vae_mnist.store import entry_lock
 
-    base = tmp_path_factory.mktemp("smoke-book")
-    root = copy_book(base / "root", ROOT)
-    cache = base / "runs-cache"
-    env = data_env()
-    env.update(VAE_MNIST_CACHE_DIR=str(cache), VAE_MNIST_PROFILE="smoke", VAE_MNIST_SEEDS="1")
-    log = base / "build.log"
-    # a reader's rerun by the README's raw papermill command, before the build that must show it
-    run_readme_papermill(root, env, base / "papermill.log")
-    code, seconds = build_smoke_book(root, env, log)
+    base = _shared_temp(tmp_path_factory) / "smoke-book"
+    result = base / "result.json"
+    with entry_lock(base):  # one build per test run, whichever worker asks first
+        if result.is_file():
+            done = json.loads(result.read_text())
+            return SmokeBook(root=Path(done["root"]), html=Path(done["root"]) / "_build" / "html",
+                             cache_dir=Path(done["cache"]), log=Path(done["log"]), returncode=done["returncode"],
+                             seconds=done["seconds"], env=done["env"])
+        base.mkdir(parents=True, exist_ok=True)
+        root = copy_book(base / "root", ROOT)
+        cache = base / "runs-cache"
+        env = data_env()
+        env.update(VAE_MNIST_CACHE_DIR=str(cache), VAE_MNIST_PROFILE="smoke", VAE_MNIST_SEEDS="1")
+        env.pop("PYTEST_XDIST_WORKER", None)
+        log = base / "build.log"
+        # a reader's rerun by the README's raw papermill command, before the build that must show it
+        run_readme_papermill(root, env, base / "papermill.log")
+        code, seconds = build_smoke_book(root, env, log)
+        result.write_text(json.dumps({"root": str(root), "cache": str(cache), "log": str(log), "returncode": code,
+                                      "seconds": seconds, "env": env}))
     return SmokeBook(root=root, html=root / "_build" / "html", cache_dir=cache, log=log, returncode=code,
                      seconds=seconds, env=env)
 

@@ -63,6 +63,7 @@ def test_unknown_run_exits_2(tmp_path):
     assert_clear_error(cli("sample", "x", "--n", "0", tmp_cache=tmp_path), "--n")
 
 
+@pytest.mark.slow
 def test_train_json_then_cached_then_evaluate_and_sample(tmp_path):
     first = cli("train", "--latent-dim", "2", *TINY, "--json", tmp_cache=tmp_path)
     assert first.returncode == 0, first.stderr

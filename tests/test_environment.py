@@ -33,13 +33,13 @@ def test_lock_pyproject_and_environment_yml_agree():
 def test_the_check_fails_when_pyproject_asks_for_what_the_lock_lacks(tmp_path, monkeypatch):
     text = (ROOT / "pyproject.toml").read_text()
     changed = text.replace('"numpy>=1.26,<3",', '"numpy>=1.26,<2",').replace(
-        'test = [\n', 'test = [\n    "pytest-xdist>=3",\n')
-    assert changed.count("numpy>=1.26,<2") == 1 and "pytest-xdist" in changed
+        'test = [\n', 'test = [\n    "pytest-randomly>=3",\n')
+    assert changed.count("numpy>=1.26,<2") == 1 and "pytest-randomly" in changed
     (tmp_path / "pyproject.toml").write_text(changed)
     monkeypatch.setattr(lock, "PYPROJECT", tmp_path / "pyproject.toml")
     problems = lock.disagreements()
     assert any(p.startswith("numpy==") and "numpy<2,>=1.26" in p or "'numpy>=1.26,<2'" in p for p in problems), problems
-    assert any(p.startswith("pytest-xdist: asked for by pyproject.toml") for p in problems), problems
+    assert any(p.startswith("pytest-randomly: asked for by pyproject.toml") for p in problems), problems
 
 
 def test_the_check_fails_when_environment_yml_is_edited_by_hand(tmp_path, monkeypatch):

@@ -112,6 +112,7 @@ def test_a_bad_binarize_value_exits_2_with_one_line(command, tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_train_a_binarized_z50_run_from_the_command_line(tmp_path):
     result = cli("train", "--latent-dim", "50", "--binarize", "dynamic", *TINY, "--json", tmp_cache=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -123,6 +124,7 @@ def test_train_a_binarized_z50_run_from_the_command_line(tmp_path):
     assert metrics["test_size"] == 100 and metrics["test_neg_elbo"] > 0
 
 
+@pytest.mark.slow
 def test_the_papermill_route_runs_a_binarized_configuration(tmp_path):
     out = tmp_path / "pages"
     result = cli("run", "--latent-dim", "2", "--binarize", "dynamic", *TINY, "--output-dir", str(out),
@@ -140,6 +142,7 @@ def test_the_papermill_route_runs_a_binarized_configuration(tmp_path):
     assert not [o for o in outputs if o.output_type == "error"]
 
 
+@pytest.mark.slow
 def test_a_bad_binarize_parameter_fails_the_template_before_training(tmp_path, monkeypatch):
     import jupytext
     import papermill

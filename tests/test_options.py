@@ -48,6 +48,7 @@ def test_training_batches_are_redrawn_every_epoch_and_reproducible():
     assert abs(e0.mean() - xb.mean()) < 0.01
 
 
+@pytest.mark.slow
 def test_mean_reconstruction_weights_the_kl_term_784_times_more():
     assert RECONSTRUCTION_WEIGHT["sum"] == 1.0
     assert RECONSTRUCTION_WEIGHT["mean"] * 784 == pytest.approx(1.0)
@@ -61,6 +62,7 @@ def test_mean_reconstruction_weights_the_kl_term_784_times_more():
     assert h_mean["test_reconstruction"][-1] > h_sum["test_reconstruction"][-1]
 
 
+@pytest.mark.slow
 def test_a_dynamically_binarized_run_trains_on_binary_data():
     config = RunConfig(latent_dim=2, epochs=1, train_subset=500, test_subset=100, binarize="dynamic")
     data = data_for(config, support.mnist())

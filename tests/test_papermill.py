@@ -12,6 +12,8 @@ import pytest
 
 from conftest import DATA_DIR, ROOT, vae_mnist_command
 
+pytestmark = pytest.mark.slow  # (make test-quick leaves this module out)
+
 TEMPLATE = ROOT / "book" / "templates" / "run.md"
 TINY = dict(latent_dim=3, epochs=1, batch_size=100, train_subset=500, test_subset=200)
 

@@ -24,10 +24,14 @@ import pytest
 
 from vae_mnist.cli import main
 from vae_mnist.config import RunConfig
-from vae_mnist.parallel import Job, open_client, run_jobs
+from vae_mnist.jobs import Job
+from vae_mnist.parallel import open_client
+from vae_mnist.runner import run_jobs
 from vae_mnist.runs import Run, check_run, get_run, install_run, run_lock, run_path
 
 from conftest import DATA_DIR, vae_mnist_command
+
+pytestmark = pytest.mark.slow  # (make test-quick leaves this module out)
 
 TINY = dict(epochs=1, train_subset=500, test_subset=100)
 A = RunConfig(latent_dim=2, seed=0, **TINY)
@@ -132,19 +136,34 @@ def test_a_run_another_process_is_training_is_not_trained_again(client, serial_r
     assert cache_problems(tmp_path) == []
 
 
+def _training_under_way(worker_pid: int) -> bool:
+    """Whether the task process of this worker has started training: its run's temporary folder exists."""
+    import psutil
+
+    try:
+        children = psutil.Process(worker_pid).children(recursive=True)
+    except psutil.Error:
+        return False
+    for child in children:
+        try:
+            cmd = child.cmdline()
+        except psutil.Error:
+            continue
+        if "vae_mnist.parallel" in cmd and list(Path(cmd[-1], "runs").glob(".tmp-*")):
+            return True
+    return False
+
+
 def _kill_when_running(client, pids, killed, deadline=240.0):
-    """Kill (SIGKILL) the worker process running a task, a few seconds into the task."""
+    """Kill (SIGKILL) a worker process as soon as its task is training (event-driven: no fixed wait)."""
     t_end = time.monotonic() + deadline
     while time.monotonic() < t_end:
-        busy = [w for w, keys in client.processing().items() if keys]
-        if busy:
-            time.sleep(3.0)  # into the task: data loaded, training under way
-            busy = [w for w, keys in client.processing().items() if keys]
-            if busy and busy[0] in pids:
-                os.kill(pids[busy[0]], signal.SIGKILL)
-                killed.append(busy[0])
+        for worker, pid in pids.items():
+            if _training_under_way(pid):
+                os.kill(pid, signal.SIGKILL)
+                killed.append(worker)
                 return
-        time.sleep(0.2)
+        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("allowed_failures", [3, 0], ids=["retried", "reported"])
@@ -244,7 +263,6 @@ def test_an_unreachable_scheduler_is_one_line_and_exit_2(tmp_path):
     port = _free_port()  # nothing listens there
     env = dict(os.environ, VAE_MNIST_DATA_DIR=str(DATA_DIR), VAE_MNIST_CACHE_DIR=str(tmp_path / "cache"),
                VAE_MNIST_CONNECT_TIMEOUT="2")
-    t0 = time.monotonic()
     out = subprocess.run(vae_mnist_command() + ["sweep", "--latent-dims", "2", "--epochs", "1", "--train-subset",
                                                 "500", "--test-subset", "100", "--scheduler",
                                                 f"tcp://127.0.0.1:{port}"],
@@ -253,7 +271,6 @@ def test_an_unreachable_scheduler_is_one_line_and_exit_2(tmp_path):
     errors = [line for line in out.stderr.splitlines() if line.startswith("vae-mnist: error:")]
     assert len(errors) == 1 and f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}" in errors[0]
     assert "Traceback" not in out.stderr
-    assert time.monotonic() - t0 < 60
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -232,7 +232,9 @@ def test_a_change_of_the_training_code_makes_the_run_stale(cache, monkeypatch):
     config = RunConfig(**TINY)
     old = json.loads((cache / config.name() / "config.json").read_text())
     assert old["code_hash"] == runs.code_hash()
-    monkeypatch.setattr(runs, "code_hash", lambda: "0123456789abcdef")
+    from vae_mnist import run_checks
+
+    monkeypatch.setattr(run_checks, "code_hash", lambda: "0123456789abcdef")
     problem = runs.check_run(cache / config.name())
     assert problem.kind == "stale" and "other training code" in problem.reason
     said = []
@@ -276,6 +278,7 @@ _TRAINER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_two_processes_asking_for_the_same_run_train_it_once(tmp_path):
     cache = tmp_path / "cache"
     config = dict(TINY, epochs=2)
@@ -321,6 +324,7 @@ _METRICS_WRITER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_two_processes_adding_different_metrics_both_land(cache):
     folder = cache / RunConfig(**TINY).name()
     before = json.loads((folder / "metrics.json").read_text())
@@ -418,6 +422,7 @@ def _start_training(cache, epochs=5000):
     return p
 
 
+@pytest.mark.slow
 def test_sigterm_mid_training_exits_143_with_one_line_and_keeps_nothing(tmp_path):
     cache = tmp_path / "cache"
     p = _start_training(cache)
@@ -430,6 +435,7 @@ def test_sigterm_mid_training_exits_143_with_one_line_and_keeps_nothing(tmp_path
     assert run_folders(cache) == [] and temporaries(cache) == []
 
 
+@pytest.mark.slow
 def test_killed_training_leaves_a_temporary_folder_that_the_next_start_removes(tmp_path):
     cache = tmp_path / "cache"
     p = _start_training(cache)
@@ -438,7 +444,7 @@ def test_killed_training_leaves_a_temporary_folder_that_the_next_start_removes(t
     left = temporaries(cache)
     assert len(left) == 1 and (cache / left[0] / ".owner").is_file()
     # a temporary folder whose owner is alive (this test process) is not touched
-    from vae_mnist.leftovers import write_owner
+    from vae_mnist.temporaries import write_owner
 
     live = cache / ".tmp-live-run-abcd"
     live.mkdir()
@@ -451,7 +457,7 @@ def test_killed_training_leaves_a_temporary_folder_that_the_next_start_removes(t
 
 
 def test_a_reused_pid_does_not_protect_a_leftover(tmp_path):
-    from vae_mnist import leftovers
+    from vae_mnist import temporaries as leftovers
 
     folder = tmp_path / ".tmp-x-1234"
     folder.mkdir()
@@ -622,3 +628,78 @@ def test_a_run_damaged_after_its_first_use_in_this_process_is_still_caught(cache
     runs.get_run(config, progress=said.append, data=support.mnist(), root=cache)
     assert any(" is damaged (model.keras: " in s for s in said), said
     assert any(s.startswith("epoch   1/1") for s in said)
+
+
+# --------------------------------------------------------------------------------------
+# the classifiers are entries of the same store
+# --------------------------------------------------------------------------------------
+_CLASSIFIER_TRAINER = textwrap.dedent("""
+    import hashlib, json, os, sys, time
+    import numpy as np
+    from vae_mnist.classifier import ClassifierConfig, get_classifier
+
+    barrier = os.environ.get("BARRIER")
+    said = []
+    def say(line):
+        said.append(line)
+        print(line, file=sys.stderr, flush=True)
+        if barrier and "classifier epoch" in line:
+            while not os.path.exists(barrier):   # hold the lock, mid-training, until the test says go
+                time.sleep(0.05)
+    clf = get_classifier(config=ClassifierConfig(**json.loads(sys.argv[1])), progress=say)
+    digest = hashlib.sha256(b"".join(np.asarray(w).tobytes() for w in clf.model.get_weights())).hexdigest()
+    print(json.dumps({"trained": any(s.startswith("training the") for s in said),
+                      "waited": any(s.startswith("waiting") for s in said),
+                      "weights": digest, "path": str(clf.path), "key": clf.key}))
+""")
+
+
+@pytest.mark.slow
+def test_two_processes_asking_for_one_classifier_train_it_once(tmp_path):
+    cache = tmp_path / "cache"
+    config = dict(epochs=2, train_subset=500, test_subset=100)
+    env = support.data_env()
+    env["VAE_MNIST_CACHE_DIR"] = str(cache)
+    barrier = tmp_path / "go"
+    args = [sys.executable, "-c", _CLASSIFIER_TRAINER, json.dumps(config)]
+    first = subprocess.Popen(args, env=dict(env, BARRIER=str(barrier)), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    second = None
+    try:
+        Lines(first.stderr).wait_for(lambda l: "classifier epoch 1/" in l)  # first holds the lock, mid-training
+        assert temporaries(cache / ".classifiers"), "the classifier is not trained in a temporary folder"
+        second = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        Lines(second.stderr).wait_for(lambda l: l.startswith("waiting for another process"))
+        barrier.touch()
+        out1, out2 = first.stdout.read(), second.stdout.read()
+        first.wait(300)
+        second.wait(300)
+    finally:
+        barrier.touch()
+        for p in (first, second):
+            if p is not None and p.poll() is None:
+                p.kill()
+    assert first.returncode == 0 and second.returncode == 0
+    r1, r2 = json.loads(out1.splitlines()[-1]), json.loads(out2.splitlines()[-1])
+    assert r1["trained"] and not r2["trained"] and r2["waited"]
+    assert r1["weights"] == r2["weights"] and r1["path"] == r2["path"] and r1["key"] == r2["key"]
+    assert run_folders(cache / ".classifiers") == [Path(r1["path"]).name]
+    assert temporaries(cache / ".classifiers") == []
+
+
+def test_a_damaged_or_stale_classifier_is_moved_aside_and_retrained(tmp_path, monkeypatch):
+    from vae_mnist import classifier
+
+    config = classifier.ClassifierConfig(epochs=1, train_subset=300, test_subset=100)
+    first = classifier.get_classifier(config=config, data=support.mnist(), root=tmp_path, progress=None)
+    (first.path / classifier.MODEL_FILE).write_bytes((first.path / classifier.MODEL_FILE).read_bytes()[:500])
+    said = []
+    again = classifier.get_classifier(config=config, data=support.mnist(), root=tmp_path, progress=said.append)
+    assert any("is damaged (classifier.keras:" in s and "moved aside" in s for s in said), said
+    assert any(s.startswith("training the") for s in said)
+    assert len(list((tmp_path / ".classifiers").glob(config.name() + ".damaged-*"))) == 1
+    monkeypatch.setattr(classifier, "code_hash", lambda: "0123456789abcdef")
+    said = []
+    classifier.get_classifier(config=config, data=support.mnist(), root=tmp_path, progress=said.append)
+    assert any("stale" in s and "other classifier code" in s for s in said), said
+    assert again.path.name == config.name()

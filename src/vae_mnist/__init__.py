@@ -39,11 +39,31 @@ def _import_tensorflow_quietly():
         os.close(devnull)
 
 
-_import_tensorflow_quietly()
+def load_keras() -> None:
+    """Import TensorFlow (quietly) and register the package's ``VAE`` class with Keras."""
+    _import_tensorflow_quietly()
+    from . import model  # noqa: F401
+
+
+def _started_as_the_command_line() -> bool:
+    """Whether this process is the ``vae-mnist`` command (or ``python -m vae_mnist.cli``).
+
+    The command reads its arguments first and imports TensorFlow only for a command that needs it
+    (``cli.main`` calls :func:`load_keras`): ``--help``, an argument error or ``vae-mnist list``
+    answer at once. Every other ``import vae_mnist`` loads Keras right away, as before.
+    """
+    import sys
+
+    argv = list(getattr(sys, "orig_argv", None) or [])
+    if "-m" in argv:
+        return argv[argv.index("-m") + 1:argv.index("-m") + 2] == ["vae_mnist.cli"]
+    return bool(sys.argv) and os.path.basename(sys.argv[0]) in ("vae-mnist", "vae-mnist.exe")
+
 
 from .errors import VaeMnistError, ConfigError, DataError  # noqa: E402,F401
 from .config import RunConfig  # noqa: E402,F401
 
-# Registers the VAE class with Keras, so keras.models.load_model("model.keras") works after
-# `import vae_mnist` (Keras itself is already imported by TensorFlow above: no extra start-up time).
-from . import model as _model  # noqa: E402,F401
+if not _started_as_the_command_line():
+    # Registers the VAE class with Keras, so keras.models.load_model("model.keras") works after
+    # `import vae_mnist` (Keras itself is imported by TensorFlow: no extra start-up time).
+    load_keras()

@@ -1,9 +1,9 @@
-"""Beyond the paper: the metrics the build adds to the book's runs, and the tables built from them.
+"""Beyond the paper: tables built from the book's runs and their metrics.
 
 Which runs the chapters under ``book/beyond/`` add (the latent-size sweep, the Gaussian decoder,
-Fashion-MNIST) is decided in :mod:`vae_mnist.profiles`; this module adds the importance-weighted
-bound and posterior diagnostics to their ``metrics.json`` (:func:`ensure_book_metrics`) and turns
-finished runs into rows of numbers.
+Fashion-MNIST) is decided in :mod:`vae_mnist.profiles`; the build adds the importance-weighted
+bound and posterior diagnostics to their ``metrics.json`` (:func:`vae_mnist.runner.run_jobs` with
+:func:`vae_mnist.jobs.book_jobs`); this module turns finished runs into rows of numbers.
 
 Everything here is plain Python over :class:`~vae_mnist.runs.Run` objects: tables are lists of
 dicts (one per row), so chapters render them with :func:`vae_mnist.tables.markdown_table` and
@@ -14,35 +14,7 @@ from __future__ import annotations
 import math
 from typing import Dict, List, Optional, Sequence
 
-from .config import RunConfig
-from .profiles import iwae_configs, iwae_k_for
 from .tables import mean_sd
-
-
-def ensure_book_metrics(configs: Sequence[RunConfig], profile: Optional[str] = None,
-                        seeds: Optional[int] = None, data_dir=None, progress=print) -> None:
-    """Add the IWAE bound (for :func:`iwae_configs`) and the posterior diagnostics (for all) to metrics.json.
-
-    The runs must be trained already (the build trains them first); this only evaluates what the
-    metrics lack, so a rebuild with nothing changed costs nothing.
-    """
-    from .data import load_dataset
-    from .evaluation import ensure_extra_metrics
-    from .runs import get_run
-
-    with_iwae = set(iwae_configs(profile, seeds))
-    datasets = {}
-    for config in configs:
-        k = iwae_k_for(config, profile)
-        run = get_run(config, data_dir=data_dir, progress=None)
-        m = run.metrics
-        wants_iwae = config in with_iwae and m.get("iwae_k") != k
-        if not wants_iwae and "active_units" in m and "kl_per_dimension" in m:
-            continue
-        if config.dataset not in datasets:
-            datasets[config.dataset] = load_dataset(config.dataset, data_dir if config.dataset == "mnist" else None)
-        ensure_extra_metrics(run, k=k if config in with_iwae else None, data=datasets[config.dataset],
-                             progress=progress)
 
 
 # --------------------------------------------------------------------------------------
@@ -261,6 +233,6 @@ def literature_row(run) -> dict:
     return row
 
 
-__all__ = ["ensure_book_metrics", "run_row", "sweep_table", "seed_spread_table", "pixel_statistics",
+__all__ = ["run_row", "sweep_table", "seed_spread_table", "pixel_statistics",
            "chi2_cdf", "chi2_quantile", "sd_interval_factors", "convergence", "convergence_sentence",
            "literature_row"]

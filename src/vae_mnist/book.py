@@ -113,36 +113,26 @@ def build_book(profile: str = "full", seeds: int = 1, root=None, data_dir=None, 
     root = book_root(root)
     os.environ[ENV_PROFILE] = profile  # chapters read these through book_config()/current_seeds()
     os.environ[ENV_SEEDS] = str(seeds)
-    from .runs import cache_dir, get_run
+    from .runs import cache_dir
 
     quiet_tensorflow_retracing()
     configs = book_runs(profile, seeds)
     say(f"book build: profile {profile}, {seeds} seed(s), {len(configs)} runs, run cache {cache_dir()}")
 
-    from .parallel import failed, run_jobs, scheduler_address
+    # (a) train what the cache lacks, then add what metrics.json lacks (the IWAE bound of
+    # profiles.iwae_configs, the posterior diagnostics of every run), serially or on a Dask cluster
+    # (workers > 1, or a scheduler); nothing is recomputed on a rebuild.
+    from .errors import VaeMnistError
+    from .jobs import book_jobs
+    from .runner import failed, run_jobs
 
-    if workers > 1 or scheduler_address(scheduler) is not None:
-        # (a + a') train and evaluate every run on a Dask cluster, side by side
-        from .errors import VaeMnistError
-        from .parallel import book_jobs
-
-        outcomes = run_jobs(book_jobs(configs, profile, seeds), workers, scheduler, data_dir=data_dir, progress=say)
-        bad = failed(outcomes)
-        if bad:
-            raise VaeMnistError(f"{len(bad)} of {len(outcomes)} run(s) failed, the book needs them all: "
-                                + "; ".join(f"{o.job.config.name()} ({o.error})" for o in bad))
-    else:
-        # (a) train or load every run, with progress on the terminal
-        for i, config in enumerate(configs, 1):
-            say(f"[{i}/{len(configs)}] {config.name()}")
-            get_run(config, data_dir=data_dir, progress=say)
-        # (a') what metrics.json lacks: the IWAE bound (vae_mnist.analysis.iwae_configs) and the
-        # posterior diagnostics of every run; nothing is recomputed on a rebuild.
-        from .analysis import ensure_book_metrics
-
-        t_eval = time.perf_counter()
-        ensure_book_metrics(configs, profile, seeds, data_dir=data_dir, progress=say)
-        say(f"evaluation (IWAE bounds, active units) {time.perf_counter() - t_eval:.0f}s")
+    t_eval = time.perf_counter()
+    outcomes = run_jobs(book_jobs(configs, profile, seeds), workers, scheduler, data_dir=data_dir, progress=say)
+    bad = failed(outcomes)
+    if bad:
+        raise VaeMnistError(f"{len(bad)} of {len(outcomes)} run(s) failed, the book needs them all: "
+                            + "; ".join(f"{o.job.config.name()} ({o.error})" for o in bad))
+    say(f"runs and their metrics (training, IWAE bounds, active units) {time.perf_counter() - t_eval:.0f}s")
     # (a'') one small classifier per data set (cached like a run) and the numbers the chapters'
     # sentences rest on: classifier measures of samples and reconstructions, k-NN of 2-D codes, KL split
     from .sample_quality import ensure_book_quality_metrics

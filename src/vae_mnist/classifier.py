@@ -3,33 +3,42 @@
 The chapters use it as a measuring instrument (:mod:`vae_mnist.sample_quality`): how clearly a
 decoded sample is some digit, whether a reconstruction keeps the class of its image. It is a
 Keras MLP (784 -> 256 ReLU -> 10 softmax), seeded, trained for a few epochs on the training set
-of its data set (the smoke profile's subset in the smoke profile) and cached in the run cache,
-in ``<cache>/.classifiers/classifier-<dataset>-<key>/`` holding ``classifier.keras`` and
-``classifier.json`` (its settings and test accuracy). The leading dot keeps the folder out of the
-run scan (:func:`vae_mnist.runs.scan_runs`), which would take it for a damaged run. The folder is
-written under a temporary name and renamed into place when complete, so a failed or interrupted
-training leaves nothing that looks finished (temporaries of killed processes are removed on the
-next start, :mod:`vae_mnist.leftovers`).
+of its data set (the smoke profile's subset in the smoke profile) and kept in the store
+(:mod:`vae_mnist.store`) like a run: ``<cache>/.classifiers/classifier-<dataset>-<key>/`` holding
+``classifier.keras`` and ``classifier.json`` (its settings, test accuracy and the hash of the code
+that trained it, :data:`CODE_FILES`). Built aside and installed atomically, checked before use,
+locked while trained (two processes asking for one classifier train it once), stale when this
+module or the data loading changes, moved aside when damaged. The leading dot keeps the folder out
+of the run scan (:func:`vae_mnist.runs.scan_runs`).
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
+from .entry_checks import Problem, check_code_hash, check_files, check_keras_archive, load_keras_archive, read_json
+from .entry_checks import write_json
 from .profiles import PROFILES, current_profile
+from .store import CODE_HASH_KEY, cache_dir, code_hash as _hash_of, obtain
 
 SUBDIR = ".classifiers"
 MODEL_FILE = "classifier.keras"
-INFO_FILE = "classifier.json"  # written last: marks the folder complete
+INFO_FILE = "classifier.json"
+FILES = (MODEL_FILE, INFO_FILE)
+#: The sources that decide what a classifier holds: this module (architecture, training) and the data.
+CODE_FILES = ("classifier.py", "data.py")
+INFO_KEYS = ("key", "test_accuracy", "dataset")
+
+
+def code_hash() -> str:
+    """A hash of :data:`CODE_FILES`, recorded in every classifier's ``classifier.json``."""
+    return _hash_of(CODE_FILES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,18 +77,20 @@ def classifier_config(dataset: str = "mnist", profile: Optional[str] = None) -> 
 class Classifier:
     """A finished classifier folder: its settings, test accuracy and (lazily) the Keras model."""
 
-    def __init__(self, path):
+    def __init__(self, path, model=None):
         self.path = Path(path)
-        if not is_finished(self.path):
-            from .errors import VaeMnistError
+        problem = check_classifier(self.path)
+        if problem is not None and problem.kind == "damaged":
+            from .errors import DamagedRunError
 
-            raise VaeMnistError(f"{self.path}: not a finished classifier")
+            raise DamagedRunError(self.path, problem.file, problem.reason)
         self.info = json.loads((self.path / INFO_FILE).read_text())
-        self._model = None
+        self._model = model
 
     @property
     def key(self) -> str:
-        return self.info["key"]
+        """Which classifier this is: its settings and the code that trained it (measures record it)."""
+        return f"{self.info['key']}-{self.info.get(CODE_HASH_KEY, 'none')[:8]}"
 
     @property
     def test_accuracy(self) -> float:
@@ -88,9 +99,12 @@ class Classifier:
     @property
     def model(self):
         if self._model is None:
-            import keras
+            model, problem = load_keras_archive(self.path, MODEL_FILE)
+            if problem:
+                from .errors import DamagedRunError
 
-            self._model = keras.models.load_model(self.path / MODEL_FILE)
+                raise DamagedRunError(self.path, problem.file, problem.reason)
+            self._model = model
         return self._model
 
     def probabilities(self, x, batch_size: int = 5000) -> np.ndarray:
@@ -107,14 +121,46 @@ class Classifier:
         return f"Classifier({str(self.path)!r})"
 
 
-def is_finished(path) -> bool:
+def check_classifier(path, full: bool = False, expected: Optional[ClassifierConfig] = None) -> Optional[Problem]:
+    """``None`` if ``path`` is a usable finished classifier, else the first :class:`Problem` (the store's check).
+
+    Cheap: both files there, ``classifier.json`` an object with :data:`INFO_KEYS`, the archive
+    complete; ``stale`` when trained by other code or for another configuration than ``expected``.
+    Full: the model also loads and gives 10 class probabilities.
+    """
     path = Path(path)
-    return (path / MODEL_FILE).is_file() and (path / INFO_FILE).is_file()
+    problem = check_files(path, FILES)
+    if problem:
+        return problem
+    info, problem = read_json(path, INFO_FILE)
+    if problem:
+        return problem
+    missing = [k for k in INFO_KEYS if k not in info]
+    if missing:
+        return Problem("damaged", INFO_FILE, f"wrong keys (missing {', '.join(missing)})")
+    problem = check_keras_archive(path, MODEL_FILE)
+    if problem:
+        return problem
+    problem = check_code_hash(info.get(CODE_HASH_KEY), code_hash(), INFO_FILE, "trained by other classifier code")
+    if problem:
+        return problem
+    if expected is not None and info["key"] != expected.key():
+        return Problem("stale", INFO_FILE, f"describes classifier {info['key']}, not {expected.key()}")
+    if full:
+        model, problem = load_keras_archive(path, MODEL_FILE)
+        if problem:
+            return problem
+        if tuple(getattr(model, "output_shape", ())[-1:]) != (10,):
+            return Problem("damaged", MODEL_FILE, f"holds a {type(model).__name__} without 10 class outputs")
+    return None
+
+
+def is_finished(path) -> bool:
+    """Whether ``path`` passes the cheap :func:`check_classifier`."""
+    return check_classifier(path) is None
 
 
 def classifier_path(config: ClassifierConfig, root=None) -> Path:
-    from .runs import cache_dir
-
     return Path(root or cache_dir()) / SUBDIR / config.name()
 
 
@@ -131,70 +177,59 @@ def build_classifier(hidden_dim: int = 256, seed: int = 0, n_classes: int = 10, 
 
 def get_classifier(dataset: str = "mnist", profile: Optional[str] = None, data=None, data_dir=None,
                    config: Optional[ClassifierConfig] = None, root=None, progress=print) -> Classifier:
-    """The book's classifier for ``dataset``: loaded from the run cache, or trained and cached."""
+    """The book's classifier for ``dataset``: loaded from the store, or trained into it (once, under its lock)."""
     say = progress or (lambda s: None)
     config = config or classifier_config(dataset, profile)
     final = classifier_path(config, root)
-    if is_finished(final):
-        return Classifier(final)
-    if data is None:
-        from .data import load_dataset
 
-        data = load_dataset(config.dataset, data_dir if config.dataset == "mnist" else None)
-    if data.name != config.dataset:
-        from .errors import DataError
+    def check(path, full):
+        problem = check_classifier(path, full, config)
+        return problem, None
 
-        raise DataError(f"a {config.dataset} classifier cannot be trained on {data.name}")
-    data = data.subset(config.train_subset, config.test_subset)
-    return _train_into(config, data, final, say)
+    def build(tmp: Path):
+        from .datasets import dataset as load
+
+        whole = load(config.dataset, data_dir) if data is None else data
+        if whole.name != config.dataset:
+            from .errors import DataError
+
+            raise DataError(f"a {config.dataset} classifier cannot be trained on {whole.name}")
+        return _train_into(config, whole.subset(config.train_subset, config.test_subset), tmp, say)
+
+    built, model = obtain(final, check, build, say=say, what="classifier", signature_files=FILES)
+    if built:
+        say(f"{config.dataset} classifier saved in {final}")
+    return Classifier(final, model=model)
 
 
-def _train_into(config: ClassifierConfig, data, final: Path, say) -> Classifier:
+def _train_into(config: ClassifierConfig, data, tmp: Path, say):
+    """Train the classifier of ``config`` on ``data``; write its two files into ``tmp``; return the model."""
     import keras
 
     from . import __version__
 
-    from .leftovers import OWNER_FILE, remove_leftovers, write_owner
+    say(f"training the {config.dataset} classifier ({config.epochs} epochs on {len(data.x_train):,} images)")
+    t0 = time.perf_counter()
+    model = build_classifier(config.hidden_dim, config.seed)
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
-    final.parent.mkdir(parents=True, exist_ok=True)
-    remove_leftovers(final.parent, ".tmp-*", say)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
-    write_owner(tmp)
-    try:
-        say(f"training the {config.dataset} classifier ({config.epochs} epochs on {len(data.x_train):,} images)")
-        t0 = time.perf_counter()
-        model = build_classifier(config.hidden_dim, config.seed)
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    class _Progress(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            say(f"  classifier epoch {epoch + 1}/{config.epochs}: training accuracy {logs['accuracy']:.4f}")
 
-        class _Progress(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                say(f"  classifier epoch {epoch + 1}/{config.epochs}: training accuracy {logs['accuracy']:.4f}")
-
-        model.fit(data.x_train, data.y_train, epochs=config.epochs, batch_size=config.batch_size,
-                  shuffle=True, verbose=0, callbacks=[_Progress()])
-        seconds = time.perf_counter() - t0
-        probs = np.asarray(model.predict(data.x_test, batch_size=5000, verbose=0))
-        accuracy = float(np.mean(probs.argmax(axis=1) == data.y_test))
-        info = {**config.to_dict(), "key": config.key(), "version": __version__,
-                "train_size": int(len(data.x_train)), "test_size": int(len(data.x_test)),
-                "test_accuracy": accuracy, "train_seconds": seconds, "data_source": data.source}
-        model.save(tmp / MODEL_FILE)
-        (tmp / INFO_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-        (tmp / OWNER_FILE).unlink()
-        if is_finished(final):  # another process finished the same classifier meanwhile: keep theirs
-            shutil.rmtree(tmp, ignore_errors=True)
-            return Classifier(final)
-        if final.exists():  # an unfinished folder (a finished one is loaded, never retrained)
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    say(f"{config.dataset} classifier: test accuracy {accuracy:.4f}, {seconds:.0f}s, saved in {final}")
-    out = Classifier(final)
-    out._model = model
-    return out
+    model.fit(data.x_train, data.y_train, epochs=config.epochs, batch_size=config.batch_size,
+              shuffle=True, verbose=0, callbacks=[_Progress()])
+    seconds = time.perf_counter() - t0
+    probs = np.asarray(model.predict(data.x_test, batch_size=5000, verbose=0))
+    accuracy = float(np.mean(probs.argmax(axis=1) == data.y_test))
+    info = {**config.to_dict(), "key": config.key(), "version": __version__, CODE_HASH_KEY: code_hash(),
+            "train_size": int(len(data.x_train)), "test_size": int(len(data.x_test)),
+            "test_accuracy": accuracy, "train_seconds": seconds, "data_source": data.source}
+    model.save(tmp / MODEL_FILE)
+    write_json(tmp / INFO_FILE, info)
+    say(f"{config.dataset} classifier: test accuracy {accuracy:.4f}, {seconds:.0f}s")
+    return model
 
 
-__all__ = ["ClassifierConfig", "Classifier", "classifier_config", "get_classifier", "build_classifier"]
+__all__ = ["ClassifierConfig", "Classifier", "classifier_config", "get_classifier", "build_classifier", "check_classifier"]

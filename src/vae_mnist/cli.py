@@ -11,60 +11,14 @@ import signal
 import sys
 from pathlib import Path
 
+from .cli_types import (_env_choice, _env_positive_int, _existing_dir, _non_negative_int,  # noqa: F401
+                        _positive_float, _positive_int, _seed)
 from .errors import ConfigError, Terminated, VaeMnistError
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, status 2 (argparse prints usage too)
         self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer (at least 1), got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
-    return value
-
-
-def _seed(text: str) -> int:
-    from .config import MAX_SEED
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED}, got {text!r}") from None
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED}, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return value
-
-
-def _existing_dir(text: str) -> str:
-    if not Path(text).expanduser().is_dir():
-        raise argparse.ArgumentTypeError(f"data folder {text!r} does not exist or is not a folder")
-    return text
 
 
 def add_config_arguments(p: argparse.ArgumentParser) -> None:
@@ -112,10 +66,19 @@ def _print_metrics(metrics: dict, as_json: bool) -> None:
         print(json.dumps(metrics, sort_keys=True))
 
 
+def _keras() -> None:
+    """TensorFlow and Keras, imported quietly: called by a command once its arguments are checked, so
+    ``--help``, a bad argument or ``vae-mnist list`` never wait for TensorFlow."""
+    from . import load_keras
+
+    load_keras()
+
+
 def cmd_train(args) -> int:
+    config = config_from_args(args)
+    _keras()
     from .runs import get_run
 
-    config = config_from_args(args)
     run = get_run(config, data_dir=args.data_dir, force=args.force, progress=_progress(args.json))
     print(f"run: {run.path}")
     _print_metrics(run.metrics, args.json)
@@ -138,15 +101,16 @@ def resolve_run(text: str):
 
     for candidate in (Path(text).expanduser(), cache_dir() / text):
         if candidate.is_dir():
+            _keras()
             return open_run(candidate, say=lambda s: print(s, file=sys.stderr))
     raise VaeMnistError(f"no run {text!r} (neither a folder nor a run name in {cache_dir()})")
 
 
 def cmd_evaluate(args) -> int:
-    from .data import load_data_for
-    from .evaluation import negative_elbo
-
     run = resolve_run(args.run)
+    from .evaluation import negative_elbo
+    from .runs import load_data_for
+
     data = load_data_for(run.config, args.data_dir)
     result = negative_elbo(run.model, data.x_test, seed=run.config.seed)
     metrics = {"test_neg_elbo": result["neg_elbo"], "test_reconstruction": result["reconstruction"],
@@ -165,6 +129,7 @@ def cmd_evaluate(args) -> int:
 
 def cmd_sample(args) -> int:
     run = resolve_run(args.run)
+    _keras()
     from .figures import prior_samples_figure
 
     fig = prior_samples_figure(run.model, n=args.n, seed=args.seed)
@@ -195,47 +160,25 @@ def cmd_list(args) -> int:
 
 
 def cmd_run(args) -> int:
+    config = config_from_args(args)
+    _keras()
     from .pages import run_notebook
 
-    config = config_from_args(args)
     out = run_notebook(config, output_dir=args.output_dir, data_dir=args.data_dir, force=args.force)
     print(f"executed run page: {out}")
     return 0
 
 
-def _env_positive_int(names, default: int) -> int:
-    """The first of the environment variables ``names`` that is set, as a positive integer (else ``default``)."""
-    for name in names:
-        raw = os.environ.get(name, "")
-        if raw.strip():
-            try:
-                value = int(raw.strip())
-            except ValueError:
-                raise ConfigError(f"{name} must be a positive integer, got {raw!r}") from None
-            if value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value}")
-            return value
-    return default
-
-
-def _env_choice(name: str, choices, default: str) -> str:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    if raw not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
-    return raw
-
-
 def cmd_book(args) -> int:
-    from .book import build_book
-
     # Environment variables are read here, inside main()'s error handling (never while building the parser).
     profile = args.profile or _env_choice("VAE_MNIST_PROFILE", ("full", "smoke"), "full")
     seeds = args.seeds or _env_positive_int(("VAE_MNIST_SEEDS", "SEEDS"), 1)
     from .parallel import scheduler_address
 
     scheduler_address(args.scheduler)  # a malformed address stops here, before any work
+    _keras()
+    from .book import build_book
+
     return build_book(profile=profile, seeds=seeds, root=args.root, workers=_workers(args),
                       scheduler=args.scheduler)
 
@@ -269,6 +212,7 @@ def cmd_sweep(args) -> int:
                    epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                    train_subset=args.train_subset, test_subset=args.test_subset)
     say = _progress(args.json)
+    _keras()
     say(f"sweep: {len(configs)} configuration(s)")
     outcomes = sweep(configs, iwae_k=args.iwae_k, workers=_workers(args),
                      scheduler=args.scheduler, data_dir=args.data_dir, progress=say)

@@ -89,9 +89,28 @@ IWAE_ROWS = 8192
 SOFTPLUS_GROUP = 8
 
 
+def decoder_dense_layers(model) -> list:
+    """The Dense layers of the decoder (``model`` a VAE, or the decoder itself), input to output."""
+    decoder = getattr(model, "decoder", model)
+    return [layer for layer in decoder.layers
+            if getattr(layer, "kernel", None) is not None and len(layer.kernel.shape) == 2]
+
+
+def decoder_weights(model) -> list:
+    """``[(kernel, bias), ...]`` (float32 arrays) of the decoder's two Dense layers, input to output.
+
+    The one place the decoder's weights are taken out of a model: the explorer exports these, and
+    the IWAE bound's fast algebra (:func:`_decoder_weights`) reads the same layers' variables.
+    """
+    layers = decoder_dense_layers(model)
+    if len(layers) != 2:
+        raise ValueError(f"expected a decoder with two Dense layers, found {len(layers)}")
+    return [tuple(np.asarray(w, dtype="<f4") for w in layer.get_weights()[:2]) for layer in layers]
+
+
 def _decoder_weights(model):
     """The variables (W1, b1, W2, b2) of the decoder's two Dense layers, or ``None`` for another architecture."""
-    dense = [layer for layer in model.decoder.layers if hasattr(layer, "kernel")]
+    dense = decoder_dense_layers(model)
     if len(dense) != 2 or getattr(dense[0], "activation", None) is None:
         return None
     import keras
@@ -297,6 +316,14 @@ def store_per_image(run, k: int, values) -> Path:
 
 
 # --------------------------------------------------------------------------------------
+def missing_extra_metrics(metrics: dict, k: Optional[int]) -> tuple:
+    """``(IWAE bound missing, posterior diagnostics missing)`` for ``metrics`` and a bound at ``k``
+    (``None``: no bound asked for). The one rule for what a run's metrics still lack."""
+    need_iwae = k is not None and (metrics.get("iwae_k") != int(k) or "iwae_nll" not in metrics)
+    need_diag = "active_units" not in metrics or "kl_per_dimension" not in metrics
+    return need_iwae, need_diag
+
+
 def ensure_extra_metrics(run, k: int = 1000, data=None, progress=None) -> dict:
     """Add what ``run``'s ``metrics.json`` lacks: the IWAE bound at ``k`` and the posterior diagnostics.
 
@@ -308,18 +335,12 @@ def ensure_extra_metrics(run, k: int = 1000, data=None, progress=None) -> dict:
     """
     metrics = run.metrics
     new = {}
-    need_iwae = k is not None and (metrics.get("iwae_k") != int(k) or "iwae_nll" not in metrics)
-    need_diag = "active_units" not in metrics or "kl_per_dimension" not in metrics
+    need_iwae, need_diag = missing_extra_metrics(metrics, k)
     if not (need_iwae or need_diag):
         return metrics
-    if data is None:
-        from .data import load_data_for
+    from .datasets import run_data
 
-        data = load_data_for(run.config)
-    else:
-        from .data import data_for
-
-        data = data_for(run.config, data)
+    data = run_data(run.config, data=data)
     x = data.x_test
     model = run.model
     if need_diag:

@@ -25,6 +25,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from .evaluation import decoder_weights  # noqa: F401  (the one extraction of the decoder's weights)
+
 #: Weight formats, smallest first.
 FORMATS = ("float16", "q24", "float32")
 BYTES_PER_WEIGHT = {"float16": 2, "q24": 3, "float32": 4}
@@ -46,19 +48,6 @@ def _b64(a: np.ndarray) -> str:
 
 def _unb64(s: str, dtype) -> np.ndarray:
     return np.frombuffer(base64.b64decode(s), dtype=dtype)
-
-
-def decoder_weights(model) -> list:
-    """``[(kernel, bias), ...]`` (float32) of the decoder's Dense layers, input to output."""
-    decoder = getattr(model, "decoder", model)
-    out = []
-    for layer in decoder.layers:
-        w = layer.get_weights()
-        if len(w) == 2 and np.ndim(w[0]) == 2:
-            out.append((np.asarray(w[0], dtype="<f4"), np.asarray(w[1], dtype="<f4")))
-    if len(out) != 2:
-        raise ValueError(f"expected a decoder with two Dense layers, found {len(out)}")
-    return out
 
 
 def encode_matrix(w: np.ndarray, fmt: str) -> dict:

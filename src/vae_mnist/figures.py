@@ -15,26 +15,16 @@ chapters, the run template and the CLI call them, so there is one drawing of eac
 from __future__ import annotations
 
 import math
-import os
-import sys
 from statistics import NormalDist
 from typing import Optional, Sequence
 
+import matplotlib
 import numpy as np
+from matplotlib.figure import Figure
 
-import matplotlib  # noqa: E402
-
-# Without a display, draw with Agg. Never set MPLBACKEND in the environment: child processes
-# (Jupyter kernels of the book build) would inherit it and lose the inline backend, which turns
-# every figure into "<Figure size ...>" text. Inside a kernel, leave its backend alone.
-if not os.environ.get("DISPLAY") and not os.environ.get("MPLBACKEND") and "ipykernel" not in sys.modules:
-    try:
-        matplotlib.use("Agg")
-    except Exception:  # pragma: no cover - a backend already in use by an interactive session
-        pass
-
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
+from .architecture_figures import architecture_figure, decoder_figure, encoder_figure, layer_table  # noqa: F401
+from .figure_style import (CAPTION_PX, DPI, MIN_FONT_PT, PAGE_WIDTH_IN, PAGE_WIDTH_PX, TITLE_FONT_PT,  # noqa: F401
+                           _new_figure, readable, shown_width_px, smallest_text_on_page_px, smallest_text_pt)
 
 IMAGE_SIDE = 28
 MNIST_CLASSES = tuple(str(i) for i in range(10))
@@ -45,201 +35,6 @@ FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
 def class_names_for(dataset: str) -> tuple:
     """Readable class names of a data set (``mnist`` digits or ``fashion-mnist`` garments)."""
     return FASHION_CLASSES if dataset == "fashion-mnist" else MNIST_CLASSES
-
-
-# --------------------------------------------------------------------------------------
-# One style for every figure: legible at the book's page width
-# --------------------------------------------------------------------------------------
-#: Figures are rendered at DPI (Jupyter's inline backend uses the figure's own dpi) and the book
-#: shows a figure at most PAGE_WIDTH_PX wide (the figure column of sphinx-book-theme at a 1280 px
-#: window; tests/test_browser.py measures it), scaling wider images down. CAPTION_PX is the size
-#: of the book's caption text there. Every text of every figure is at least MIN_FONT_PT, so on
-#: the page it is at least CAPTION_PX when the figure is no wider than PAGE_WIDTH_PX:
-#: MIN_FONT_PT * DPI / 72 >= CAPTION_PX. Figures are drawn at most PAGE_WIDTH_IN wide.
-DPI = 100
-PAGE_WIDTH_PX = 672
-CAPTION_PX = 16.0
-PAGE_WIDTH_IN = PAGE_WIDTH_PX / DPI
-MIN_FONT_PT = 12.0
-TITLE_FONT_PT = 13.0
-
-
-def _new_figure(figsize) -> Figure:
-    # A Figure not registered with pyplot: no global state, no leaked windows; Jupyter
-    # still shows it as the cell's result (and glue() stores it). An opaque white background,
-    # so that the figure reads the same in the book's dark mode.
-    import matplotlib.pyplot as plt
-
-    fig = plt.figure(figsize=figsize, dpi=DPI, facecolor="white")
-    plt.close(fig)
-    return fig
-
-
-def readable(fig: Figure, layout: bool = True, min_pt: float = MIN_FONT_PT) -> Figure:
-    """Raise every text of ``fig`` (tick labels, labels, titles, legends, annotations) to ``min_pt``.
-
-    The one place that makes figures legible on the page; each figure function ends with it.
-    ``layout`` re-runs ``tight_layout`` (off for figures placed by hand with ``add_axes``).
-    """
-    from matplotlib.text import Text
-
-    for ax in fig.axes:
-        for axis in (ax.xaxis, ax.yaxis):
-            for which in ("major", "minor"):
-                labels = axis.get_ticklabels(minor=which == "minor")
-                size = max([t.get_fontsize() for t in labels] + [min_pt])
-                axis.set_tick_params(which=which, labelsize=max(size, min_pt))
-    for text in fig.findobj(Text):
-        if text.get_fontsize() < min_pt:
-            text.set_fontsize(min_pt)
-    if layout:
-        fig.tight_layout()
-    return fig
-
-
-def smallest_text_pt(fig: Figure) -> float:
-    """The smallest font size (points) of any visible, non-empty text of ``fig`` after drawing it."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.text import Text
-
-    FigureCanvasAgg(fig).draw()
-    hidden = set()  # the tick and axis labels of axes drawn without axes (axis("off"))
-    for ax in fig.axes:
-        if not ax.axison:
-            hidden.update(id(t) for axis in (ax.xaxis, ax.yaxis) for t in axis.findobj(Text))
-    sizes = [t.get_fontsize() for t in fig.findobj(Text)
-             if t.get_visible() and t.get_text().strip() and id(t) not in hidden]
-    return min(sizes) if sizes else float("inf")
-
-
-def shown_width_px(fig: Figure) -> int:
-    """The width in pixels of the PNG the book shows for ``fig`` (inline backend: tight bounding box)."""
-    import io
-
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    import struct
-
-    buf = io.BytesIO()
-    FigureCanvasAgg(fig).print_figure(buf, format="png", dpi=fig.dpi, bbox_inches="tight")
-    return struct.unpack(">I", buf.getvalue()[16:20])[0]
-
-
-def smallest_text_on_page_px(fig: Figure) -> float:
-    """The smallest text of ``fig`` in CSS pixels when the book shows it (scaled to PAGE_WIDTH_PX)."""
-    scale = min(1.0, PAGE_WIDTH_PX / shown_width_px(fig))
-    return smallest_text_pt(fig) * fig.dpi / 72.0 * scale
-
-
-# --------------------------------------------------------------------------------------
-# Figures 1 and 2: architecture diagrams from the Keras model itself
-# --------------------------------------------------------------------------------------
-def _shape_text(shape) -> str:
-    if isinstance(shape, (list, tuple)) and shape and isinstance(shape[0], (list, tuple)):
-        return ", ".join(_shape_text(s) for s in shape)
-    dims = ["batch" if d is None else str(d) for d in shape]
-    return "(" + ", ".join(dims) + ")"
-
-
-def layer_table(model) -> list:
-    """One row per layer of a functional Keras model, in graph order.
-
-    Each row: ``name``, ``type`` (class name), ``activation`` (or ``None``), ``output_shape``
-    (text), ``params`` (int), ``inputs`` (names of the layers feeding it).
-    """
-    rows = []
-    for layer in model.layers:
-        try:
-            out = layer.output.shape if not isinstance(layer.output, (list, tuple)) \
-                else [t.shape for t in layer.output]
-        except Exception:  # pragma: no cover - a layer never called
-            out = getattr(layer, "output_shape", ())
-        inputs = []
-        for node in getattr(layer, "_inbound_nodes", []):
-            for t in getattr(node, "input_tensors", []) or []:
-                hist = getattr(t, "_keras_history", None)
-                if hist is not None:
-                    inputs.append(hist[0].name)
-        act = getattr(layer, "activation", None)
-        act_name = getattr(act, "__name__", None) if act is not None else None
-        rows.append({
-            "name": layer.name,
-            "type": type(layer).__name__,
-            "activation": act_name,
-            "output_shape": _shape_text(out),
-            "params": int(layer.count_params()) if layer.built else 0,
-            "inputs": inputs,
-        })
-    return rows
-
-
-def architecture_figure(model, title: Optional[str] = None) -> Figure:
-    """A box-and-arrow diagram of a functional Keras model, one box per layer.
-
-    The boxes are laid out by graph depth (layers fed by the same layer sit side by side),
-    each showing the layer's name, type and activation, output shape and parameter count,
-    all read from ``model``; nothing is typed in.
-    """
-    rows = layer_table(model)
-    depth = {}
-    for r in rows:
-        depth[r["name"]] = 1 + max((depth.get(i, -1) for i in r["inputs"]), default=-1)
-    levels = {}
-    for r in rows:
-        levels.setdefault(depth[r["name"]], []).append(r)
-    n_levels = len(levels)
-    width = max(len(v) for v in levels.values())
-    fig = _new_figure((min(PAGE_WIDTH_IN, 3.0 * max(width, 1) + 0.6), 1.5 * n_levels + 0.9))
-    ax = fig.add_axes([0, 0, 1, 1])
-    ax.set_xlim(0, max(width, 1))
-    ax.set_ylim(-0.35, n_levels + 0.25)
-    ax.axis("off")
-    pos = {}
-    box_w, box_h = 0.86, 0.72
-    for d in sorted(levels):
-        layer_rows = levels[d]
-        k = len(layer_rows)
-        for j, r in enumerate(layer_rows):
-            cx = (max(width, 1) - k) / 2 + j + 0.5
-            cy = n_levels - d - 0.5
-            pos[r["name"]] = (cx, cy)
-            is_input = r["type"] == "InputLayer"
-            face = "#e8eef7" if is_input else "#fdf3e1"
-            ax.add_patch(FancyBboxPatch((cx - box_w / 2, cy - box_h / 2), box_w, box_h,
-                                        boxstyle="round,pad=0.02,rounding_size=0.06",
-                                        facecolor=face, edgecolor="#333333", linewidth=1.2))
-            kind = r["type"] + (f" ({r['activation']})" if r["activation"] not in (None, "linear") else "")
-            ax.text(cx, cy + 0.21, r["name"], ha="center", va="center", fontsize=TITLE_FONT_PT,
-                    fontweight="bold")
-            ax.text(cx, cy + 0.03, kind, ha="center", va="center", fontsize=MIN_FONT_PT)
-            ax.text(cx, cy - 0.14, f"output {r['output_shape']}", ha="center", va="center",
-                    fontsize=MIN_FONT_PT, family="monospace")
-            ax.text(cx, cy - 0.3, f"{r['params']:,} parameters", ha="center", va="center",
-                    fontsize=MIN_FONT_PT, color="#444444")
-    for r in rows:
-        for src in r["inputs"]:
-            if src in pos:
-                (x0, y0), (x1, y1) = pos[src], pos[r["name"]]
-                ax.add_patch(FancyArrowPatch((x0, y0 - box_h / 2), (x1, y1 + box_h / 2),
-                                             arrowstyle="-|>", mutation_scale=14, color="#333333",
-                                             linewidth=1.2, shrinkA=1, shrinkB=1))
-    total = int(model.count_params())
-    heading = title or model.name
-    ax.text(max(width, 1) / 2, n_levels + 0.08, f"{heading}: {total:,} parameters",
-            ha="center", va="center", fontsize=TITLE_FONT_PT)
-    return readable(fig, layout=False)
-
-
-def encoder_figure(model) -> Figure:
-    """Paper Figure 1: the encoder of a VAE (``model.encoder``), or an encoder model itself."""
-    enc = getattr(model, "encoder", model)
-    return architecture_figure(enc, title=f"Encoder (z = {enc.outputs[0].shape[-1]})")
-
-
-def decoder_figure(model) -> Figure:
-    """Paper Figure 2: the decoder of a VAE (``model.decoder``), or a decoder model itself."""
-    dec = getattr(model, "decoder", model)
-    return architecture_figure(dec, title=f"Decoder (z = {dec.inputs[0].shape[-1]})")
 
 
 # --------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Iterable, Optional
 
 from .config import RunConfig
 from .errors import ConfigError, VaeMnistError
-from .leftovers import remove_leftovers
+from .temporaries import remove_leftovers
 from .profiles import ENV_PROFILE, current_profile
 from .stamps import read_stamp, run_stamp
 
@@ -274,7 +274,7 @@ def run_notebook(config: RunConfig, output_dir=None, data_dir=None, force: bool 
 
 def remove_stale_pages(runs_dir: Path, say=None) -> list:
     """Remove temporary run pages (``.<name>.tmp-<pid>.ipynb``, and the older ``.<name>.tmp.ipynb``)
-    whose writing process is gone (see :mod:`vae_mnist.leftovers`); pages being written stay."""
+    whose writing process is gone (see :mod:`vae_mnist.temporaries`); pages being written stay."""
     return remove_leftovers(runs_dir, ".*.tmp*.ipynb", say)
 
 

@@ -1,9 +1,8 @@
 """Runs side by side on a Dask cluster: one machine (an embedded ``LocalCluster``) or many.
 
-A *job* is one :class:`~vae_mnist.config.RunConfig` and the book metrics it needs: the run is
-trained (or, when the cache has it already, only evaluated), then :func:`~vae_mnist.evaluation.
-ensure_extra_metrics` adds the active units, the KL per dimension and, when asked, the IWAE bound
-(what :func:`vae_mnist.analysis.ensure_book_metrics` does in the serial build).
+The Dask executor of the one job loop (:func:`vae_mnist.runner.run_jobs`): a *job*
+(:class:`vae_mnist.jobs.Job`) is one run and the metrics it needs; on a worker it is done exactly
+as in a serial build (:func:`vae_mnist.jobs.do_job`: train if missing, then the missing metrics).
 
 * **Where the work happens.** :func:`execute_job` runs on a Dask worker. It starts a fresh Python
   process for the run (TensorFlow in its main thread, as in a serial run: same weights, no state
@@ -33,7 +32,6 @@ The same seeded configuration gives the same weights on a worker as in a serial 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
 import re
@@ -41,7 +39,7 @@ import socket
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, List, Optional, Sequence
+from typing import Iterator, Optional
 
 from .config import RunConfig
 from .errors import VaeMnistError
@@ -58,55 +56,6 @@ CONNECT_TIMEOUT = 10.0
 ENV_CONNECT_TIMEOUT = "VAE_MNIST_CONNECT_TIMEOUT"
 
 _SCRATCH = "vae-mnist-tasks"
-
-
-@dataclasses.dataclass(frozen=True)
-class Job:
-    """One run to have in the cache, with the metrics it needs (``iwae_k=None``: no IWAE bound)."""
-
-    config: RunConfig
-    iwae_k: Optional[int] = None
-
-
-@dataclasses.dataclass
-class Outcome:
-    """What became of a job: ``status`` is ``cached``, ``trained``, ``evaluated`` or ``failed``."""
-
-    job: Job
-    status: str
-    seconds: float = 0.0
-    worker: Optional[str] = None
-    error: Optional[str] = None
-    run: object = None  # the installed :class:`vae_mnist.runs.Run` (None if failed)
-
-
-def book_jobs(configs: Sequence[RunConfig], profile: Optional[str] = None, seeds: Optional[int] = None) -> List[Job]:
-    """The jobs of the book build: every run, with the IWAE bound for :func:`~vae_mnist.profiles.iwae_configs`."""
-    from .profiles import iwae_configs, iwae_k_for
-
-    with_iwae = set(iwae_configs(profile, seeds))
-    return [Job(c, iwae_k_for(c, profile) if c in with_iwae else None) for c in configs]
-
-
-def missing_metrics(metrics: dict, iwae_k: Optional[int]) -> bool:
-    """Whether ``metrics`` lacks something the job asks for (the rule of ``ensure_extra_metrics``)."""
-    if "active_units" not in metrics or "kl_per_dimension" not in metrics:
-        return True
-    return iwae_k is not None and (metrics.get("iwae_k") != int(iwae_k) or "iwae_nll" not in metrics)
-
-
-def _state(job: Job, root: Path) -> str:
-    """``done``, ``evaluate`` (the run is there, metrics are missing) or ``train``."""
-    from .runs import Run, check_run, run_path
-
-    path = run_path(job.config, root)
-    if not path.exists() or check_run(path) is not None:  # missing, damaged or stale: train
-        return "train"
-    try:
-        metrics = Run(path, check=False).metrics
-    except VaeMnistError:
-        return "train"
-    return "evaluate" if missing_metrics(metrics, job.iwae_k) else "done"
 
 
 # --------------------------------------------------------------------------------------
@@ -134,14 +83,13 @@ def execute_job(config: dict, iwae_k: Optional[int] = None, data_dir=None, archi
     import subprocess
     import sys
 
-    from .leftovers import remove_leftovers, write_owner
+    from .temporaries import new_temporary_folder, remove_leftovers
 
     t0 = time.perf_counter()
     name = RunConfig.from_dict(config).name()
     base = _scratch_root()
     remove_leftovers(base, ".tmp-*")
-    scratch = Path(tempfile.mkdtemp(prefix=".tmp-task-", dir=base))
-    write_owner(scratch)
+    scratch = new_temporary_folder(base, "task")
     try:
         (scratch / "job.json").write_text(json.dumps({"config": config, "iwae_k": iwae_k, "data_dir": data_dir}))
         if archive is not None:
@@ -176,20 +124,15 @@ def _task_main(scratch: Path) -> None:
     """The child process of :func:`execute_job`: ``scratch/job.json`` in, ``scratch/out.tar.gz`` out."""
     import json
 
-    from .data import load_dataset
-    from .evaluation import ensure_extra_metrics
-    from .runs import get_run, install_run_archive, pack_run
+    from .jobs import Job, do_job
+    from .runs import install_run_archive, pack_run
 
     spec = json.loads((scratch / "job.json").read_text())
     config = RunConfig.from_dict(spec["config"])
-    data_dir = spec.get("data_dir")
     root = scratch / "runs"
-    full = load_dataset(config.dataset, data_dir if config.dataset == "mnist" else None)
     if (scratch / "in.tar.gz").is_file():
-        run = install_run_archive((scratch / "in.tar.gz").read_bytes(), config, root=root)
-    else:
-        run = get_run(config, data=full, root=root, progress=None)
-    ensure_extra_metrics(run, k=spec.get("iwae_k"), data=full)
+        install_run_archive((scratch / "in.tar.gz").read_bytes(), config, root=root)
+    run = do_job(Job(config, spec.get("iwae_k")), root, spec.get("data_dir"))
     tmp = scratch / "out.tar.gz.part"
     tmp.write_bytes(pack_run(run.path))
     os.replace(tmp, scratch / "out.tar.gz")
@@ -309,68 +252,19 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
-def run_jobs(jobs: Iterable[Job], workers: int = DEFAULT_WORKERS, scheduler: Optional[str] = None, *,
-             client=None, data_dir=None, root=None, progress=print, retries: int = 1) -> List[Outcome]:
-    """Have every job done in the cache ``root``, on a Dask cluster; one :class:`Outcome` per job, in order.
-
-    Nothing is started when the cache has every run and metric already. Otherwise the jobs go to
-    ``client`` if given, else to the scheduler at ``scheduler`` / ``$DASK_SCHEDULER_ADDRESS``, else to
-    an embedded local cluster of ``workers`` processes. Progress: one line per finished job
-    (``[done/total]``). A failed job is reported in one line and does not stop the others.
-    """
-    from .runs import LockBusy, _root, run_lock
-
-    say = progress or (lambda s: None)
-    jobs = list(dict.fromkeys(jobs))  # no repeats, first order
-    root = _root(root)
-    outcomes = {}
-    todo = []
-    for job in jobs:
-        if _state(job, root) == "done":
-            outcomes[job] = Outcome(job, "cached")
-        else:
-            todo.append(job)
-    total = len(jobs)
-    if not todo:
-        say(f"all {total} run(s) and their metrics are in the cache {root}")
-        return [outcomes[j] for j in jobs]
-    say(f"{len(todo)} of {total} run(s) to train or evaluate, cache {root}")
-
-    with contextlib.ExitStack() as stack:
-        if client is None:
-            client = stack.enter_context(open_client(workers, scheduler, say))
-        done_count = [total - len(todo)]
-        waiting = []
-        batch = []
-        for job in todo:
-            try:
-                stack.enter_context(run_lock(job.config, root, timeout=0))
-                batch.append(job)
-            except LockBusy:
-                waiting.append(job)  # another process works on it: come back when it is done
-        _submit_and_collect(client, batch, root, data_dir, retries, outcomes, done_count, total, say)
-        for job in waiting:
-            # Blocks until the other process is done; then the run may be there already.
-            stack.enter_context(run_lock(job.config, root, progress=say))
-            if _state(job, root) == "done":
-                done_count[0] += 1
-                outcomes[job] = Outcome(job, "cached")
-                say(f"[{done_count[0]}/{total}] {job.config.name()}: finished by another process")
-            else:
-                _submit_and_collect(client, [job], root, data_dir, retries, outcomes, done_count, total, say)
-    return [outcomes[j] for j in jobs]
-
-
-def _submit_and_collect(client, jobs, root, data_dir, retries, outcomes, done_count, total, say) -> None:
+def run_on_cluster(client, jobs, root, data_dir, retries, outcomes, done_count, total, say) -> None:
+    """The Dask executor: submit ``jobs`` (whose locks the caller holds), install each finished run into
+    ``root`` as it comes back; one :class:`~vae_mnist.jobs.Outcome` each into ``outcomes``, one line each."""
     from distributed import as_completed
 
+    from .jobs import Outcome, job_state
     from .runs import install_run_archive, pack_run, run_path
 
     if not jobs:
         return
     futures = {}
     for job in jobs:
-        state = _state(job, root)
+        state = job_state(job, root)
         archive = pack_run(run_path(job.config, root)) if state == "evaluate" else None
         # (The archive goes in the task itself, not scattered: a copy held by a worker that dies
         # would be lost with it, and the task could not be run again.)
@@ -397,10 +291,6 @@ def _submit_and_collect(client, jobs, root, data_dir, retries, outcomes, done_co
         done_count[0] += 1
         outcomes[job] = outcome
         say(f"[{done_count[0]}/{total}] {name}: {what}")
-
-
-def failed(outcomes: Sequence[Outcome]) -> List[Outcome]:
-    return [o for o in outcomes if o.status == "failed"]
 
 
 if __name__ == "__main__":  # the child process of execute_job

@@ -237,9 +237,9 @@ def ensure_quality_metrics(run, classifier, data=None, progress=None) -> dict:
     metrics = run.metrics
     if not quality_metrics_missing(metrics, classifier.key):
         return metrics
-    from .data import data_for, load_data_for
+    from .datasets import run_data
 
-    data = load_data_for(run.config) if data is None else data_for(run.config, data)
+    data = run_data(run.config, data=data)
     model = run.model
     if progress is not None:
         progress(f"{run.path.name}: classifier measures and KL split")
@@ -256,21 +256,19 @@ def ensure_quality_metrics(run, classifier, data=None, progress=None) -> dict:
 def ensure_book_quality_metrics(configs: Sequence, profile: Optional[str] = None, data_dir=None,
                                 progress=print) -> None:
     """The build's step: train (or load) one classifier per data set and measure every run of ``configs``."""
-    from .classifier import classifier_config, get_classifier
-    from .data import load_dataset
+    from .classifier import get_classifier
+    from .datasets import dataset
     from .runs import get_run
 
-    datasets, classifiers = {}, {}
+    classifiers = {}
     for config in configs:
         name = config.dataset
-        run = get_run(config, data_dir=data_dir, progress=None)
+        run = get_run(config, data_dir={"mnist": data_dir} if data_dir else None, progress=None)
         if name not in classifiers:
             classifiers[name] = get_classifier(name, profile, data_dir=data_dir, progress=progress)
         if not quality_metrics_missing(run.metrics, classifiers[name].key):
             continue
-        if name not in datasets:
-            datasets[name] = load_dataset(name, data_dir if name == "mnist" else None)
-        ensure_quality_metrics(run, classifiers[name], data=datasets[name], progress=progress)
+        ensure_quality_metrics(run, classifiers[name], data=dataset(name, data_dir), progress=progress)
 
 
 def quality_metrics(run, data=None) -> dict:

@@ -2,13 +2,13 @@
 
 :func:`parse_int_list` / :func:`parse_choice_list` read the grid's axes (``2,5,10``, ``0-2``);
 :func:`grid` makes the configurations; :func:`sweep` has them done on a Dask cluster (or serially
-with ``workers=1``) through :func:`vae_mnist.parallel.run_jobs`; :func:`result_rows` and
+with ``workers=1``) through :func:`vae_mnist.runner.run_jobs`; :func:`result_rows` and
 :func:`results_table` are what it prints at the end.
 """
 from __future__ import annotations
 
 import itertools
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 from .config import RunConfig
 from .errors import ConfigError
@@ -60,57 +60,18 @@ def grid(latent_dims: Sequence[int], seeds: Sequence[int], likelihoods: Sequence
 
 def sweep(configs: Sequence[RunConfig], iwae_k: Optional[int] = None, workers: int = 1,
           scheduler: Optional[str] = None, data_dir=None, progress=print):
-    """Train and evaluate what the cache lacks; a list of :class:`vae_mnist.parallel.Outcome`.
+    """Train and evaluate what the cache lacks; a list of :class:`vae_mnist.jobs.Outcome`.
 
     ``iwae_k``: the IWAE bound's k (``None``: the book's k for each configuration, see
     :func:`vae_mnist.profiles.iwae_k_for`; ``0``: no bound). ``workers=1`` without a scheduler works
-    in this process, serially; otherwise on a Dask cluster.
+    in this process, serially; otherwise on a Dask cluster (:func:`vae_mnist.runner.run_jobs`).
     """
-    from .parallel import Job, run_jobs
+    from .jobs import Job
     from .profiles import iwae_k_for
+    from .runner import run_jobs
 
     jobs = [Job(c, (iwae_k_for(c, "full") if iwae_k is None else (iwae_k or None))) for c in configs]
-    if workers == 1 and not _scheduler_given(scheduler):
-        return _serial(jobs, data_dir, progress)
     return run_jobs(jobs, workers, scheduler, data_dir=data_dir, progress=progress)
-
-
-def _scheduler_given(scheduler) -> bool:
-    from .parallel import scheduler_address
-
-    return scheduler_address(scheduler) is not None
-
-
-def _serial(jobs, data_dir, progress):
-    """The same jobs in this process (``--workers 1``): train into the cache, then the metrics."""
-    import time
-
-    from .data import load_dataset
-    from .evaluation import ensure_extra_metrics
-    from .parallel import Outcome, _state
-    from .runs import _root, get_run
-
-    say = progress or (lambda s: None)
-    root = _root(None)
-    outcomes = []
-    datasets: Dict[str, object] = {}
-    for i, job in enumerate(jobs, 1):
-        state = _state(job, root)
-        name = job.config.name()
-        if state == "done":
-            outcomes.append(Outcome(job, "cached", run=get_run(job.config, progress=None)))
-            say(f"[{i}/{len(jobs)}] {name}: in the cache")
-            continue
-        t0 = time.perf_counter()
-        ds = job.config.dataset
-        if ds not in datasets:
-            datasets[ds] = load_dataset(ds, data_dir if ds == "mnist" else None)
-        run = get_run(job.config, data=datasets[ds], progress=say)
-        ensure_extra_metrics(run, k=job.iwae_k, data=datasets[ds], progress=say)
-        status = "trained" if state == "train" else "evaluated"
-        outcomes.append(Outcome(job, status, time.perf_counter() - t0, "this process", run=run))
-        say(f"[{i}/{len(jobs)}] {name}: {status} in {time.perf_counter() - t0:.0f}s")
-    return outcomes
 
 
 def result_rows(outcomes) -> List[dict]:

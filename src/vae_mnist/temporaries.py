@@ -1,13 +1,17 @@
-"""Leftovers of killed processes: who owns a temporary file or folder, and whether it is safe to remove.
+"""Temporary files and folders: made with an owner, removed once that owner is gone.
 
-Work in progress is written to a temporary name and renamed into place when complete. A process
-killed with SIGKILL (or a power cut) leaves the temporary behind. The next start removes it, but
-only when the process that could own it is gone: a temporary *folder* carries an owner file
-(``.owner``: PID, host, and the start time of that process); a temporary *file* carries the PID in
-its name (``.<stem>.tmp-<pid>.ipynb``). A PID that is alive but belongs to a process started
-after the leftover was written is a re-used PID, so the owner is gone as well. Leftovers of another
-host (a shared network cache) are never touched; leftovers without owner information are removed
-only when they have not been written to for :data:`UNOWNED_MAX_AGE` seconds.
+Work in progress is written to a temporary name and renamed into place when complete
+(:mod:`vae_mnist.store`). A process killed with SIGKILL (or a power cut) leaves the temporary
+behind. The next start removes it, but only when the process that could own it is gone: a
+temporary *folder* carries an owner file (``.owner``: PID, host, and the start time of that
+process); a temporary *file* carries the PID in its name (``.<stem>.tmp-<pid>.ipynb``). A PID that
+is alive but belongs to a process started after the leftover was written is a re-used PID, so the
+owner is gone as well. Leftovers of another host (a shared network cache) are never touched;
+leftovers without owner information are removed only when they have not been written to for
+:data:`UNOWNED_MAX_AGE` seconds.
+
+Process liveness and start times come from ``psutil`` (Linux, macOS, Windows alike; reading
+``/proc`` by hand worked on Linux only). ``psutil`` is installed with ``distributed`` anyway.
 """
 from __future__ import annotations
 
@@ -16,9 +20,12 @@ import os
 import re
 import shutil
 import socket
+import tempfile
 import time
 from pathlib import Path
 from typing import Optional
+
+import psutil
 
 OWNER_FILE = ".owner"
 UNOWNED_MAX_AGE = 3600.0
@@ -26,27 +33,21 @@ _PID_IN_NAME = re.compile(r"\.tmp-(\d+)(?:\.[A-Za-z0-9]+)?$")
 
 
 def process_start_time(pid: int) -> Optional[float]:
-    """When process ``pid`` started (seconds since the epoch), from ``/proc``; ``None`` if unknown."""
+    """When process ``pid`` started (seconds since the epoch); ``None`` if there is no such process."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22: starttime, in clock ticks since boot
-        btime = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                     if line.startswith("btime "))
-        return btime + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
+        return psutil.Process(pid).create_time()
+    except (psutil.Error, OSError, ValueError):
         return None
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (a zombie counts as gone)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by another user
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.AccessDenied:  # alive, owned by another user
         return True
-    except OSError:
+    except (psutil.Error, OSError, ValueError):
         return False
-    return True
 
 
 def owner_record() -> dict:
@@ -57,6 +58,13 @@ def owner_record() -> dict:
 def write_owner(folder) -> None:
     """Mark ``folder`` (a temporary folder just created) as owned by this process."""
     (Path(folder) / OWNER_FILE).write_text(json.dumps(owner_record()) + "\n")
+
+
+def new_temporary_folder(parent, name: str) -> Path:
+    """A new folder ``<parent>/.tmp-<name>-XXXX/`` owned by this process (see :func:`write_owner`)."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=parent))
+    write_owner(tmp)
+    return tmp
 
 
 def owner_gone(pid: int, host: Optional[str] = None, started: Optional[float] = None,
@@ -114,8 +122,6 @@ def remove_leftovers(folder, pattern: str, say=None) -> list:
                 shutil.rmtree(path)
             else:
                 path.unlink()
-        except FileNotFoundError:
-            continue
         except OSError:
             continue
         removed.append(path)

@@ -1,0 +1,84 @@
+"""The command line's argument types and environment settings: each bad value is one line, status 2.
+
+Argument types raise ``argparse.ArgumentTypeError`` (argparse prints it as one line); settings read
+from the environment raise :class:`~vae_mnist.errors.ConfigError` (``cli.main`` prints it as one line).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from .errors import ConfigError
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (at least 1), got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    from .config import MAX_SEED
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED}, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED}, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _existing_dir(text: str) -> str:
+    if not Path(text).expanduser().is_dir():
+        raise argparse.ArgumentTypeError(f"data folder {text!r} does not exist or is not a folder")
+    return text
+
+
+def _env_positive_int(names, default: int) -> int:
+    """The first of the environment variables ``names`` that is set, as a positive integer (else ``default``)."""
+    for name in names:
+        raw = os.environ.get(name, "")
+        if raw.strip():
+            try:
+                value = int(raw.strip())
+            except ValueError:
+                raise ConfigError(f"{name} must be a positive integer, got {raw!r}") from None
+            if value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value}")
+            return value
+    return default
+
+
+def _env_choice(name: str, choices, default: str) -> str:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
