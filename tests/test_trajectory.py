@@ -29,7 +29,7 @@ def test_recording_does_not_change_training(tiny_config, tiny_data):
 
     plain_model, plain_history, _ = train(tiny_config, tiny_data, progress=None)
     recorder = trajectory.LatentRecorder(tiny_data.x_test[:100], manifold_grid(4).reshape(-1, 2))
-    model, history = trajectory.train_recording(tiny_config, tiny_data, [recorder], progress=None)
+    model, history, _ = train(tiny_config, tiny_data, progress=None, callbacks=[recorder])
     assert history == plain_history  # every number of history.json, exactly
     for a, b in zip(model.get_weights(), plain_model.get_weights()):
         np.testing.assert_array_equal(a, b)
@@ -46,18 +46,33 @@ def test_trajectory_is_cached_and_reloaded(tiny_config, tiny_data, tmp_path, mon
     (tmp_path / "runs").mkdir()
     said = []
     first = trajectory.get_trajectory(tiny_config, data=tiny_data, n_codes=120, grid_n=3, progress=said.append)
-    assert sum("recording epoch" in s for s in said) == tiny_config.epochs
+    assert sum(s.lstrip().startswith("epoch ") for s in said) == tiny_config.epochs
     path = trajectory.trajectory_path(tiny_config, 120, 3)
-    assert path.is_file() and path.parent == tmp_path / "trajectories"
-    assert not list(path.parent.glob(".*tmp*"))
+    assert (path / trajectory.FILE).is_file() and path.parent == tmp_path / "runs" / trajectory.SUBDIR
+    assert not [p for p in path.parent.iterdir() if ".tmp" in p.name]
     said.clear()
     again = trajectory.get_trajectory(tiny_config, n_codes=120, grid_n=3, progress=said.append)
-    assert said == []  # loaded, not retrained
+    assert not any(s.lstrip().startswith("epoch ") for s in said)  # loaded, not retrained
     np.testing.assert_array_equal(first.codes, again.codes)
     assert first.codes.shape == (tiny_config.epochs + 1, 120, 2) and first.grids.shape == (4, 84, 84)
     assert first.history == again.history and len(first.history["loss"]) == tiny_config.epochs
     with pytest.raises(ValueError, match="2-D latent space"):
         trajectory.get_trajectory(RunConfig(latent_dim=10, epochs=1))
+
+
+def test_a_damaged_trajectory_is_moved_aside_and_recorded_again(tiny_config, tiny_data, tmp_path, monkeypatch):
+    """The store's rules hold for trajectories too: a truncated file on disk is named, moved aside, re-recorded."""
+    monkeypatch.setenv("VAE_MNIST_CACHE_DIR", str(tmp_path / "runs"))
+    (tmp_path / "runs").mkdir()
+    first = trajectory.get_trajectory(tiny_config, data=tiny_data, n_codes=50, grid_n=2, progress=None)
+    path = trajectory.trajectory_path(tiny_config, 50, 2)
+    data = (path / trajectory.FILE).read_bytes()
+    (path / trajectory.FILE).write_bytes(data[: len(data) // 2])
+    said = []
+    again = trajectory.get_trajectory(tiny_config, data=tiny_data, n_codes=50, grid_n=2, progress=said.append)
+    assert any("damaged" in s and trajectory.FILE in s for s in said), said
+    assert [p.name for p in path.parent.iterdir() if ".damaged-" in p.name]
+    np.testing.assert_array_equal(first.codes, again.codes)  # recorded again, the same training
 
 
 def test_knn_accuracy_and_kl_measure_what_they_say():

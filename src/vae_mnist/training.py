@@ -100,11 +100,15 @@ def make_epoch_function(model: VAE, optimizer, x_train, batch_size: int, seed: i
     return epoch
 
 
-def train(config: RunConfig, data: Dataset, progress: Progress = print, jit_compile: bool = True):
+def train(config: RunConfig, data: Dataset, progress: Progress = print, jit_compile: bool = True,
+          callbacks=()):
     """Train a fresh model for ``config`` on ``data`` (already subset).
 
     Returns ``(model, history, epoch_seconds)``; ``history`` has per-epoch lists for
     ``loss``, ``reconstruction``, ``kl`` and their ``test_`` counterparts (nats per image).
+    ``callbacks`` are Keras callbacks, called ``on_train_begin`` and ``on_epoch_end`` (with the
+    epoch's history values as logs) after the epoch's test evaluation; a callback that only reads
+    the model (:class:`vae_mnist.trajectory.LatentRecorder`) leaves weights and history unchanged.
     """
     import keras
 
@@ -123,6 +127,9 @@ def train(config: RunConfig, data: Dataset, progress: Progress = print, jit_comp
     keys = ["loss", "reconstruction", "kl", "test_loss", "test_reconstruction", "test_kl"]
     history = {k: [] for k in keys}
     epoch_seconds = []
+    hooks = keras.callbacks.CallbackList(list(callbacks), model=model) if callbacks else None
+    if hooks is not None:
+        hooks.on_train_begin()
     say(f"training {config.name()}: {len(data.x_train)} train / {len(data.x_test)} test images, "
         f"z={config.latent_dim}, {config.epochs} epochs, batch {config.batch_size}, seed {config.seed}")
     for e in range(config.epochs):
@@ -134,6 +141,8 @@ def train(config: RunConfig, data: Dataset, progress: Progress = print, jit_comp
         test = negative_elbo(model, data.x_test, seed=config.seed)
         for k, v in zip(keys, (loss, rec, kl, test["neg_elbo"], test["reconstruction"], test["kl"])):
             history[k].append(float(v))
+        if hooks is not None:
+            hooks.on_epoch_end(e, {k: history[k][-1] for k in keys})
         per_epoch = statistics.median(epoch_seconds[1:]) if len(epoch_seconds) > 1 else epoch_seconds[0]
         left = per_epoch * (config.epochs - e - 1)
         say(f"epoch {e + 1:>3}/{config.epochs}  loss {loss:8.2f}  (rec {rec:8.2f}  kl {kl:6.2f})  "

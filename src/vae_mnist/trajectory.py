@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -29,7 +29,6 @@ N_CODES = 1000
 GRID_N = 8
 #: Grey levels of the decoded grids the widget ships (one PNG per epoch; the still figure has all 256).
 GRID_LEVELS = 32
-HISTORY_KEYS = ["loss", "reconstruction", "kl", "test_loss", "test_reconstruction", "test_kl"]
 KNN_K = 5
 
 
@@ -104,76 +103,92 @@ class LatentRecorder(_callback_base()):
         self._record()
 
 
-def train_recording(config, data, callbacks=(), progress=print):
-    """Train ``config`` on ``data`` as :func:`vae_mnist.training.train` does, calling Keras ``callbacks``
-    (``on_train_begin``, ``on_epoch_end`` with the epoch's losses as logs). Returns ``(model, history)``.
-
-    The same steps in the same order as ``training.train``: the same weights and history (the chapter
-    and tests/test_trajectory.py check it); only the callbacks are added.
-    """
-    import keras
-
-    from .evaluation import negative_elbo
-    from .model import build_vae
-    from .training import make_epoch_function
-
-    say = progress or (lambda s: None)
-    model = build_vae(config.latent_dim, config.hidden_dim, config.likelihood, config.seed)
-    optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
-    optimizer.build(model.trainable_variables)
-    epoch_fn = make_epoch_function(model, optimizer, data.x_train, config.batch_size, config.seed,
-                                   binarize=config.binarize, reconstruction=config.reconstruction)
-    hooks = keras.callbacks.CallbackList(list(callbacks), model=model)
-    history = {k: [] for k in HISTORY_KEYS}
-    hooks.on_train_begin()
-    for e in range(config.epochs):
-        loss, rec, kl = (float(v) for v in epoch_fn(e))
-        test = negative_elbo(model, data.x_test, seed=config.seed)
-        logs = dict(zip(HISTORY_KEYS, (loss, rec, kl, test["neg_elbo"], test["reconstruction"], test["kl"])))
-        for k in HISTORY_KEYS:
-            history[k].append(float(logs[k]))
-        hooks.on_epoch_end(e, logs)
-        say(f"recording epoch {e + 1}/{config.epochs}: loss {loss:.2f} (kl {kl:.2f})")
-    return model, history
+#: The sources that decide what a recorded trajectory holds: training (model, loss, data; as a run's
+#: code hash) and this module (what is recorded, on which images and grid).
+CODE_FILES = ("model.py", "losses.py", "training.py", "data.py", "trajectory.py")
+SUBDIR = ".trajectories"
+FILE = "trajectory.npz"
+ARRAYS = ("codes", "log_vars", "labels", "grids", "history", "run", "code_hash")
 
 
-def trajectories_dir() -> Path:
-    from .runs import cache_dir
+def code_hash() -> str:
+    from .store import code_hash as hash_of
 
-    return cache_dir().resolve().parent / "trajectories"
-
-
-def trajectory_path(config, n_codes: int = N_CODES, grid_n: int = GRID_N) -> Path:
-    from .runs import code_hash
-
-    return trajectories_dir() / f"{config.name()}-{code_hash()[:12]}-c{n_codes}-g{grid_n}.npz"
+    return hash_of(CODE_FILES)
 
 
-def get_trajectory(config, data=None, data_dir=None, n_codes: int = N_CODES, grid_n: int = GRID_N,
-                   progress=print) -> Trajectory:
-    """The recorded trajectory of ``config`` (a 2-D model): from its cache file, or trained and saved."""
-    from .figures import manifold_grid
-    from .runs import load_data_for
+def trajectory_path(config, n_codes: int = N_CODES, grid_n: int = GRID_N, root=None) -> Path:
+    """The store entry (a folder) holding the trajectory of ``config`` recorded on ``n_codes`` images."""
+    from .store import cache_dir
 
-    if config.latent_dim != 2:
-        raise ValueError(f"the trajectory needs a 2-D latent space, this configuration has z = {config.latent_dim}")
-    path = trajectory_path(config, n_codes, grid_n)
-    if not path.is_file():
-        data = data if data is not None else load_data_for(config, data_dir)
-        x, labels = data.x_test[:n_codes], np.asarray(data.y_test[:n_codes])
-        recorder = LatentRecorder(x, manifold_grid(grid_n).reshape(-1, 2))
-        _, history = train_recording(config, data, [recorder], progress=progress)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npz")
-        np.savez_compressed(tmp, codes=np.stack(recorder.codes), log_vars=np.stack(recorder.log_vars),
-                            labels=labels.astype(np.uint8), grids=np.stack(recorder.grids),
-                            history=json.dumps(history), run=config.name())
-        os.replace(tmp, path)  # a killed recording leaves no half-written trajectory
-    with np.load(path) as f:
+    return Path(root if root is not None else cache_dir()) / SUBDIR / f"{config.name()}-c{n_codes}-g{grid_n}"
+
+
+def _load(path: Path) -> Trajectory:
+    with np.load(path / FILE, allow_pickle=False) as f:
         n = int(f["grids"].shape[1] ** 0.5)
         g = f["grids"].reshape(len(f["grids"]), n, n, 28, 28).transpose(0, 1, 3, 2, 4)
         return Trajectory(run=str(f["run"]), codes=f["codes"], log_vars=f["log_vars"], labels=f["labels"],
                           grids=g.reshape(len(g), n * 28, n * 28), history=json.loads(str(f["history"])))
+
+
+def check_trajectory(path, full: bool = False):
+    """``(None, trajectory)`` if ``path`` holds a usable recording, else ``(Problem, None)`` (the store's check)."""
+    from .entry_checks import Problem, check_files
+
+    path = Path(path)
+    problem = check_files(path, (FILE,))
+    if problem:
+        return problem, None
+    try:
+        with np.load(path / FILE, allow_pickle=False) as f:
+            missing = [k for k in ARRAYS if k not in f.files]
+            recorded = str(f["code_hash"]) if "code_hash" in f.files else None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        return Problem("damaged", FILE, f"unreadable ({type(exc).__name__})"), None
+    if missing:
+        return Problem("damaged", FILE, f"wrong arrays (missing {', '.join(missing)})"), None
+    if recorded != code_hash():
+        return Problem("stale", FILE, "recorded by other training or recording code"), None
+    try:
+        return None, _load(path)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        return Problem("damaged", FILE, f"unreadable ({type(exc).__name__})"), None
+
+
+def get_trajectory(config, data=None, data_dir=None, n_codes: int = N_CODES, grid_n: int = GRID_N,
+                   progress=print, root=None) -> Trajectory:
+    """The recorded trajectory of ``config`` (a 2-D model): from the store, or recorded into it (once).
+
+    Recording trains ``config`` afresh with :func:`vae_mnist.training.train` and a
+    :class:`LatentRecorder` among its callbacks: the same training as the cached run (the chapter
+    checks the history against the run's ``history.json``).
+    """
+    from .figures import manifold_grid
+    from .runs import load_data_for
+    from .store import obtain
+    from .training import train
+
+    if config.latent_dim != 2:
+        raise ValueError(f"the trajectory needs a 2-D latent space, this configuration has z = {config.latent_dim}")
+
+    def build(tmp: Path):
+        d = data if data is not None else load_data_for(config, data_dir)
+        labels = np.asarray(d.y_test[:n_codes])
+        recorder = LatentRecorder(d.x_test[:n_codes], manifold_grid(grid_n).reshape(-1, 2))
+        _, history, _ = train(config, d, progress=progress, callbacks=[recorder])
+        with open(tmp / FILE, "wb") as fh:
+            np.savez_compressed(fh, codes=np.stack(recorder.codes), log_vars=np.stack(recorder.log_vars),
+                                labels=labels.astype(np.uint8), grids=np.stack(recorder.grids),
+                                history=json.dumps(history), run=config.name(), code_hash=code_hash())
+        return None
+
+    final = trajectory_path(config, n_codes, grid_n, root)
+    obtain(final, check_trajectory, build, say=progress, what="trajectory", signature_files=(FILE,))
+    problem, traj = check_trajectory(final, True)
+    if problem is not None:  # pragma: no cover (obtain installed a checked entry)
+        raise RuntimeError(f"trajectory {final} {problem.file}: {problem.reason}")
+    return traj
 
 
 # --------------------------------------------------------------------------------------
