@@ -103,9 +103,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if needs_smoke_book(item):
             item.add_marker(pytest.mark.slow)
-            item.add_marker(pytest.mark.xdist_group(SMOKE_GROUP))
-        elif not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__ if item.module else item.nodeid))
+            group = SMOKE_GROUP
+        else:
+            mark = item.get_closest_marker("xdist_group")
+            group = mark.args[0] if mark and mark.args else (item.module.__name__ if item.module else item.nodeid)
+        item.add_marker(pytest.mark.xdist_group(group))
+        # pytest-xdist 3.8 writes the group into the test id (``<id>@<group>``, what --dist loadgroup
+        # schedules by) through ``item._nodeid``, which pytest 9 no longer reads (it keeps ``_id``):
+        # the same rule is applied here
+        if getattr(config.option, "loadgroup", False) and not item.nodeid.endswith("@" + group):
+            setattr(item, "_id" if hasattr(item, "_id") else "_nodeid", f"{item.nodeid}@{group}")
     # the longest piece of work starts first (make test keeps the collection order: --no-loadscope-reorder)
     items.sort(key=lambda item: 0 if needs_smoke_book(item) else 1)
 
