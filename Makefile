@@ -36,8 +36,9 @@ book: venv
 	$(BIN)/vae-mnist book --seeds $(SEEDS) $(if $(WORKERS),--workers $(WORKERS))
 
 # -n auto: one pytest worker per core; --dist loadgroup: each test module stays on one worker (its
-# trained fixtures are made once) and the smoke book's tests form one group, started first.
-PYTEST_PARALLEL := -n auto --dist loadgroup
+# trained fixtures are made once) and the smoke book's tests form one group, started first (collection
+# order, which tests/conftest.py sets, rather than xdist's largest-group-first).
+PYTEST_PARALLEL := -n auto --dist loadgroup --no-loadscope-reorder
 
 test: venv
 	scripts/ensure-browser.sh $(VENV)

@@ -91,17 +91,30 @@ SMOKE_FIXTURES = frozenset({"smoke_book", "smoke_book_html"})
 SMOKE_GROUP = "smoke-book"
 
 
+def needs_smoke_book(item) -> bool:
+    """A test that reads the smoke book: through its fixtures, or marked ``smoke_book`` (a module whose
+    fixture asks for it with ``request.getfixturevalue``, which the fixture closure cannot see)."""
+    return bool(SMOKE_FIXTURES & set(getattr(item, "fixturenames", ()))) or item.get_closest_marker("smoke_book") is not None
+
+
 def pytest_collection_modifyitems(config, items):
     """Mark the smoke book's tests ``slow`` and put them in one xdist group, first; every other test in
     its module's group (module fixtures, such as a trained model, are then made once, on one worker)."""
     for item in items:
-        if SMOKE_FIXTURES & set(getattr(item, "fixturenames", ())):
+        if needs_smoke_book(item):
             item.add_marker(pytest.mark.slow)
-            item.add_marker(pytest.mark.xdist_group(SMOKE_GROUP))
-        elif not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__ if item.module else item.nodeid))
-    # the longest piece of work starts first (xdist hands groups out largest first; serially it is first too)
-    items.sort(key=lambda item: 0 if (SMOKE_FIXTURES & set(getattr(item, "fixturenames", ()))) else 1)
+            group = SMOKE_GROUP
+        else:
+            mark = item.get_closest_marker("xdist_group")
+            group = mark.args[0] if mark and mark.args else (item.module.__name__ if item.module else item.nodeid)
+        item.add_marker(pytest.mark.xdist_group(group))
+        # pytest-xdist 3.8 writes the group into the test id (``<id>@<group>``, what --dist loadgroup
+        # schedules by) through ``item._nodeid``, which pytest 9 no longer reads (it keeps ``_id``):
+        # the same rule is applied here
+        if getattr(config.option, "loadgroup", False) and not item.nodeid.endswith("@" + group):
+            setattr(item, "_id" if hasattr(item, "_id") else "_nodeid", f"{item.nodeid}@{group}")
+    # the longest piece of work starts first (make test keeps the collection order: --no-loadscope-reorder)
+    items.sort(key=lambda item: 0 if needs_smoke_book(item) else 1)
 
 
 def _shared_temp(tmp_path_factory) -> Path:

@@ -37,7 +37,7 @@ from vae_mnist import explorer, figures
 from vae_mnist.pages import RUN_DOWNLOADS
 from vae_mnist.model import build_vae
 
-pytestmark = pytest.mark.slow  # (make test-quick leaves this module out)
+pytestmark = [pytest.mark.slow, pytest.mark.smoke_book]  # (the fixture `book` asks for the smoke book by name)
 
 CHROMIUM = os.environ.get("VAE_MNIST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -96,8 +96,11 @@ def test_two_workers_train_two_runs_with_the_serial_weights(client, serial_runs,
     again = run_jobs([Job(A, 20), Job(B)], client=client, root=tmp_path, progress=None)
     assert [o.status for o in again] == ["cached", "cached"]
     # A larger k than the cached one: only the bound is computed (on a worker), the weights stay.
-    more = run_jobs([Job(A, 30)], client=client, root=tmp_path, progress=None)
+    lines = []
+    more = run_jobs([Job(A, 30)], client=client, root=tmp_path, progress=lines.append)
     assert more[0].status == "evaluated"
+    # a lone task gets every core, not its worker's share
+    assert any(f"({os.cpu_count()} TensorFlow thread(s))" in line for line in lines if line.startswith("[1/1]")), lines
     run = Run(run_path(A, tmp_path))
     assert run.metrics["iwae_k"] == 30 and same_weights(run, serial_runs[A])
 
@@ -294,6 +297,13 @@ def test_bad_grids_and_addresses_are_one_line_and_exit_2(argv, message, capsys, 
     assert code == 2
     assert len(err) == 1 and err[0].startswith("vae-mnist") and "error:" in err[0] and message in err[0], err
     assert list(tmp_path.iterdir()) == []  # nothing trained, nothing written
+
+
+def test_a_task_gets_the_cores_no_other_task_uses():
+    from vae_mnist.parallel import threads_for
+
+    assert [threads_for(2, n) for n in (1, 2, 3)] == [2, 1, 1]
+    assert [threads_for(8, n) for n in (1, 2, 3, 8, 9)] == [8, 4, 2, 1, 1]
 
 
 def test_sweep_grid_parsing():

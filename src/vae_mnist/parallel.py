@@ -19,7 +19,8 @@ as in a serial build (:func:`vae_mnist.jobs.do_job`: train if missing, then the 
   whose lock another process holds is set aside and looked at again when that lock is free.
 * **Threads.** Each worker of the local cluster is a process with one Dask thread and TensorFlow's
   intra-op (and OpenMP) threads set to its share of the cores (``TF_NUM_INTRAOP_THREADS`` in the
-  worker's environment, inherited by the run's process and read by TensorFlow when it starts). Remote workers use what their own
+  worker's environment, read by TensorFlow when the run's process starts). A task's run gets the
+  cores no other task is using (:func:`task_threads`): the last job, running alone, gets them all. Remote workers use what their own
   environment says (see the README, "More than one machine").
 * **Failures.** A worker that dies mid-task takes its run's process with it (``PR_SET_PDEATHSIG``)
   and leaves only its scratch folder (removed by the next task on that machine); the scheduler runs
@@ -95,8 +96,12 @@ def execute_job(config: dict, iwae_k: Optional[int] = None, data_dir=None, archi
         if archive is not None:
             (scratch / "in.tar.gz").write_bytes(archive)
         log = scratch / "log.txt"
+        env = dict(os.environ)
+        threads = task_threads()
+        if threads is not None:  # read by TensorFlow when the run's process starts
+            env.update(TF_NUM_INTRAOP_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
         with open(log, "wb") as fh:
-            code = subprocess.call([sys.executable, "-m", "vae_mnist.parallel", str(scratch)], stdout=fh,
+            code = subprocess.call([sys.executable, "-m", "vae_mnist.parallel", str(scratch)], stdout=fh, env=env,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         if code != 0:
             lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
@@ -106,7 +111,7 @@ def execute_job(config: dict, iwae_k: Optional[int] = None, data_dir=None, archi
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return {"name": name, "archive": packed, "seconds": time.perf_counter() - t0,
-            "worker": f"{socket.gethostname()}:{os.getpid()}", "trained": archive is None}
+            "worker": f"{socket.gethostname()}:{os.getpid()}", "trained": archive is None, "threads": threads}
 
 
 def _die_with_parent() -> None:  # pragma: no cover (runs in the child between fork and exec)
@@ -158,12 +163,39 @@ def scheduler_address(scheduler: Optional[str] = None) -> Optional[str]:
     return address
 
 
+#: Set in the local cluster's workers: a task's run gets the cores no other task of the cluster is using.
+ENV_SHARE_CORES = "VAE_MNIST_SHARE_CORES"
+
+
 def local_cluster_env(workers: int, cores: Optional[int] = None) -> dict:
-    """The environment of each local worker: TensorFlow's and OpenMP's threads set to its share of the cores."""
+    """The environment of each local worker: TensorFlow's and OpenMP's threads set to its share of the cores
+    (a task may take more when fewer tasks run: :func:`task_threads`)."""
     cores = cores or os.cpu_count() or 1
     share = str(max(1, cores // max(1, workers)))
     return {"TF_NUM_INTRAOP_THREADS": share, "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": share,
-            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"), ENV_SHARE_CORES: str(cores)}
+
+
+def threads_for(cores: int, running: int) -> int:
+    """The threads of one of ``running`` tasks on ``cores`` cores: an even share, all of them for a lone task."""
+    return max(1, cores // max(1, running))
+
+
+def task_threads() -> Optional[int]:
+    """On a worker of the local cluster, the threads this task's run may use: the cores divided among
+    the tasks running now (a lone last job gets them all). ``None`` elsewhere (remote workers keep
+    what their environment says) or when the scheduler cannot be asked."""
+    cores = os.environ.get(ENV_SHARE_CORES)
+    if not cores:
+        return None
+    try:
+        from distributed import get_client
+
+        processing = get_client().processing()
+    except Exception:  # not in a task, or the scheduler cannot be asked
+        return None
+    running = sum(1 for keys in (processing or {}).values() if keys)
+    return threads_for(int(cores), running)
 
 
 def _dashboard_address():
@@ -283,6 +315,8 @@ def run_on_cluster(client, jobs, root, data_dir, retries, outcomes, done_count, 
             status = "trained" if result["trained"] else "evaluated"
             outcome = Outcome(job, status, result["seconds"], result["worker"], run=run)
             what = f"{status} on {result['worker']} in {result['seconds']:.0f}s"
+            if result.get("threads"):
+                what += f" ({result['threads']} TensorFlow thread(s))"
         except Exception as exc:  # the task failed for good: one line, the others go on
             outcome = Outcome(job, "failed", error=_one_line(exc))
             what = f"FAILED ({outcome.error})"
