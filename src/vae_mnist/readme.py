@@ -71,6 +71,42 @@ def book_runs_with_measures(profile=None, progress=None):
     return [get_run(r.config, progress=None) for r in runs]
 
 
+START = "**The classifier-based numbers of the full build**"
+
+
+def replace_block(text: str, block: str) -> str:
+    """``text`` (the README) with its generated block (from :data:`START` to the table's last row) replaced."""
+    lines = text.split("\n")
+    start = next((i for i, line in enumerate(lines) if line.startswith(START)), None)
+    if start is None:
+        raise ValueError(f"the README has no block starting with {START!r}")
+    header = lines.index(HEADER, start)
+    end = header + 2
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    return "\n".join(lines[:start] + block.split("\n") + lines[end:])
+
+
+def update_readme(path, runs, say=print) -> bool:
+    """Write this build's numbers into the README at ``path`` when they differ; return whether it changed.
+
+    Called by the full-profile book build, so the README's typed numbers are the build's own: a build
+    whose numbers differ rewrites the block (one line on ``say``), and ``git diff README.md`` shows it.
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        return False
+    text = path.read_text()
+    new = replace_block(text, readme_block(runs))
+    if new == text:
+        return False
+    path.write_text(new)
+    say(f"README: the classifier-number block now holds this build's numbers ({path})")
+    return True
+
+
 def main() -> None:  # pragma: no cover - a thin printer
     print(readme_block(book_runs_with_measures()))
 
