@@ -24,6 +24,9 @@ from vae_mnist.pdf import PRINT_PAGE
 
 import pypdf  # noqa: E402  (a test dependency: pyproject.toml, extra "test")
 
+# Builds a smoke book and prints it in Chromium (about 400 s): not in the quick tier.
+pytestmark = pytest.mark.slow
+
 HTML_URL = "https://example.org/vae-book/"
 BOOK_ROOT_ENV = "VAE_MNIST_BOOK_ROOT"
 LEAKS = [r"\{glue", r"\{numref\}", r"\{eq\}", r"\{cite", r"\{ref\}", r"\{doc\}", r"\$\$", r"\\frac", r"\\mathcal",
