@@ -55,7 +55,7 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     import vae_mnist  # noqa: F401  quiet TF import
-    from vae_mnist import evaluation
+    from vae_mnist import iwae
     from vae_mnist.data import load_dataset
 
     run = _model(args.run)
@@ -63,11 +63,11 @@ def main(argv=None):
     x = load_dataset(run.config.dataset).binarized(run.config.binarize).x_test[: args.images]
     print(f"model: {run.path.name}; {len(x)} test images ({run.config.binarize} binarization), k={args.k}; "
           f"{os.cpu_count()} cores", flush=True)
-    evaluation.iwae_bound(run.model, x[:64], k=args.k, seed=0)  # trace and warm up
+    iwae.iwae_bound(run.model, x[:64], k=args.k, seed=0)  # trace and warm up
     walls, cpus = [], []
     for r in range(args.repeats):
         load0 = os.getloadavg()[0]
-        res, wall, cpu = _time(lambda: evaluation.iwae_bound(run.model, x, k=args.k, seed=0,
+        res, wall, cpu = _time(lambda: iwae.iwae_bound(run.model, x, k=args.k, seed=0,
                                                              progress=lambda s: print("  " + s, flush=True)))
         walls.append(wall)
         cpus.append(cpu)
@@ -82,20 +82,20 @@ def main(argv=None):
         rows = []
 
         def timed(label, **kw):
-            evaluation.iwae_bound(run.model, xs[:16], k=args.k, seed=0)
-            res, wall, cpu = _time(lambda: evaluation.iwae_bound(run.model, xs, k=args.k, seed=0))
+            iwae.iwae_bound(run.model, xs[:16], k=args.k, seed=0)
+            res, wall, cpu = _time(lambda: iwae.iwae_bound(run.model, xs, k=args.k, seed=0))
             rows.append((label, wall, cpu, res["nll"]))
 
         timed("production (x projected once per image, 8192-row chunks)")
-        saved = evaluation.IWAE_ROWS
+        saved = iwae.IWAE_ROWS
         for rows_per_chunk in (2048, 32768):
-            evaluation.IWAE_ROWS = rows_per_chunk
+            iwae.IWAE_ROWS = rows_per_chunk
             timed(f"chunks of {rows_per_chunk} rows")
-        evaluation.IWAE_ROWS = saved
-        original = evaluation._decoder_weights
-        evaluation._decoder_weights = lambda m: None
+        iwae.IWAE_ROWS = saved
+        original = iwae._decoder_weights
+        iwae._decoder_weights = lambda m: None
         timed("plain (decoder called as a Keras model, x . l per sample)")
-        evaluation._decoder_weights = original
+        iwae._decoder_weights = original
         print(f"\nvariants on {len(xs)} images, k={args.k} (x10 for the full test set):")
         for label, wall, cpu, nll in rows:
             print(f"  {label:<62} {wall:6.1f} s wall  {cpu:6.1f} s CPU  NLL {nll:.3f}")

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 
 import support
-from vae_mnist import RunConfig, evaluation
-from vae_mnist.evaluation import active_units, iwae_bound, kl_per_dimension, negative_elbo
+from vae_mnist import RunConfig, iwae
+from vae_mnist.evaluation import active_units, kl_per_dimension, negative_elbo
+from vae_mnist.iwae import bound_summary, iwae_bound, iwae_slices
 from vae_mnist.training import train
 
 
@@ -51,16 +52,36 @@ def test_fast_algebra_matches_the_plain_decoder(trained, monkeypatch):
     """x . l = (W2 x) . h + x . b2: the fast path gives the plain path's numbers (same noise)."""
     model, x = trained
     fast = iwae_bound(model, x[:40], k=30, seed=5)["nll"]
-    monkeypatch.setattr(evaluation, "_decoder_weights", lambda m: None)
+    monkeypatch.setattr(iwae, "_decoder_weights", lambda m: None)
     plain = iwae_bound(model, x[:40], k=30, seed=5)["nll"]
     assert abs(fast - plain) < 1e-3 * abs(plain), (fast, plain)
+
+
+def test_a_bound_computed_in_slices_is_the_one_pass_bound_bit_for_bit(trained, monkeypatch):
+    """What the cluster does with a long bound (vae_mnist.bound_tasks): slices of the test set, each
+    with the noise the whole pass gives its images, then one summary. Exactly equal, not close."""
+    model, x = trained
+    monkeypatch.setattr(iwae, "IWAE_ROWS", 64)  # 3 images per batch at k = 20: slices must respect batches
+    whole = iwae_bound(model, x[:50], k=20, seed=3, per_image=True)
+    slices = iwae_slices(50, 20, parts=4)
+    assert slices[0][0] == 0 and slices[-1][1] == 50 and len(slices) == 4
+    assert all(a % 3 == 0 and a < b for a, b in slices) and all(b == a2 for (_, b), (a2, _) in zip(slices, slices[1:]))
+    parts = [iwae_bound(model, x[:50], k=20, seed=3, per_image=True, images=s)["per_image"] for s in slices]
+    values = np.concatenate(parts)
+    assert np.array_equal(values, whole["per_image"])
+    summary = bound_summary(values, 20, 0.0)
+    assert summary["nll"] == whole["nll"] and summary["stderr"] == whole["stderr"] and summary["n"] == 50
+    # a slice that does not start a batch would get other noise: refused
+    with pytest.raises(ValueError, match="starts a batch"):
+        iwae_bound(model, x[:50], k=20, seed=3, images=(1, 10))
+    assert iwae_slices(5, 20, parts=8) == [(0, 3), (3, 5)]  # never more slices than batches
 
 
 def test_samples_split_into_subchunks_when_k_is_large(trained, monkeypatch):
     """k above the row budget is split per image and recombined by log-sum-exp (how k = 5000 fits)."""
     model, x = trained
     whole = iwae_bound(model, x[:30], k=64, seed=1)
-    monkeypatch.setattr(evaluation, "IWAE_ROWS", 16)  # 4 sub-chunks of 16 samples per image
+    monkeypatch.setattr(iwae, "IWAE_ROWS", 16)  # 4 sub-chunks of 16 samples per image
     split = iwae_bound(model, x[:30], k=64, seed=1)
     assert split["k"] == 64 and split["n"] == 30
     # Different noise, same estimator: within Monte-Carlo noise of each other, and not the k=16 bound.
@@ -143,11 +164,11 @@ def test_compiled_bound_is_reused_and_reads_the_current_weights():
     model = build_vae(latent_dim=3, seed=1)
     x = support.tiny(train=1, test=40).x_test
     before = iwae_bound(model, x, k=8, seed=0)["nll"]
-    fn = evaluation._log_weights_for(model)
+    fn = iwae._log_weights_for(model)
     layer = model.decoder.get_layer("decoder_logits")
     layer.bias.assign(layer.bias.numpy() - 1.0)
     after = iwae_bound(model, x, k=8, seed=0)["nll"]
-    assert evaluation._log_weights_for(model) is fn  # one compiled function per model
+    assert iwae._log_weights_for(model) is fn  # one compiled function per model
     assert after != before  # ... that sees weights changed after it was compiled
     fresh = build_vae(latent_dim=3, seed=1)
     fresh.set_weights(model.get_weights())

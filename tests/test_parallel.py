@@ -105,6 +105,28 @@ def test_two_workers_train_two_runs_with_the_serial_weights(client, serial_runs,
     assert run.metrics["iwae_k"] == 30 and same_weights(run, serial_runs[A])
 
 
+def test_a_long_bound_is_computed_in_slices_and_is_the_one_pass_bound(client, serial_runs, tmp_path):
+    """k >= SLICE_MIN_K on a cluster: the run first, then its bound as tasks over slices of the test set
+    (vae_mnist.bound_tasks); the client's bound and per-image values equal one pass in this process, exactly."""
+    from vae_mnist.bound_tasks import SLICE_MIN_K, SLICES_PER_WORKER
+    from vae_mnist.datasets import run_data
+    from vae_mnist.iwae import PER_IMAGE_FILE, iwae_bound
+
+    k = max(SLICE_MIN_K, 1000)  # 8 images per batch: the 100 test images make 13 batches, 4 slices
+    lines = []
+    outcomes = run_jobs([Job(B, k)], client=client, root=tmp_path, progress=lines.append)
+    assert [o.status for o in outcomes] == ["trained"], lines
+    assert any(f"IWAE k={k} in {2 * SLICES_PER_WORKER} slices" in line for line in lines), lines
+    run = Run(run_path(B, tmp_path))
+    assert same_weights(run, serial_runs[B])
+    x = run_data(B, str(DATA_DIR)).x_test
+    one_pass = iwae_bound(serial_runs[B].model, x, k=k, seed=B.seed, per_image=True)
+    assert run.metrics["iwae_k"] == k and run.metrics["iwae_nll"] == one_pass["nll"]
+    assert run.metrics["iwae_stderr"] == one_pass["stderr"] and "active_units" in run.metrics
+    assert np.array_equal(np.load(run.path / PER_IMAGE_FILE.format(k=k)), one_pass["per_image"])
+    assert cache_problems(tmp_path) == []
+
+
 def test_a_run_another_process_is_training_is_not_trained_again(client, serial_runs, tmp_path):
     # Another "process" (a thread with its own lock handle) holds A's lock, and installs A while
     # run_jobs trains B; run_jobs must wait for it and take its run, never train A itself.

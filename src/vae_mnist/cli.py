@@ -116,7 +116,7 @@ def cmd_evaluate(args) -> int:
     metrics = {"test_neg_elbo": result["neg_elbo"], "test_reconstruction": result["reconstruction"],
                "test_kl": result["kl"]}
     if args.iwae_k:
-        from .evaluation import iwae_bound
+        from .iwae import iwae_bound
 
         iw = iwae_bound(run.model, data.x_test, k=args.iwae_k, seed=run.config.seed,
                         progress=_progress(args.json))

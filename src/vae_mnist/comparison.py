@@ -23,7 +23,7 @@ from typing import Optional
 import numpy as np
 
 from .errors import VaeMnistError
-from .evaluation import PER_IMAGE_FILE, store_per_image  # noqa: F401  (re-exported)
+from .iwae import PER_IMAGE_FILE, store_per_image  # noqa: F401  (re-exported)
 
 #: How a run's per-image IWAE estimates are stored in its folder (one float64 per test image).
 
@@ -66,7 +66,7 @@ def iwae_per_image(run, k: int = 1000, data=None, progress=None) -> np.ndarray:
     saved as :data:`PER_IMAGE_FILE` in the run folder (atomically) and read from there next time.
     A stored file of the wrong length (another test subset) is recomputed.
     """
-    from .evaluation import iwae_bound
+    from .iwae import iwae_bound
 
     k = int(k)
     if data is None:

@@ -25,7 +25,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .evaluation import decoder_weights  # noqa: F401  (the one extraction of the decoder's weights)
+from .iwae import decoder_weights  # noqa: F401  (the one extraction of the decoder's weights)
 
 #: Weight formats, smallest first.
 FORMATS = ("float16", "q24", "float32")

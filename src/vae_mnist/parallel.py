@@ -68,7 +68,8 @@ def _scratch_root() -> Path:
     return base
 
 
-def execute_job(config: dict, iwae_k: Optional[int] = None, data_dir=None, archive: Optional[bytes] = None) -> dict:
+def execute_job(config: dict, iwae_k: Optional[int] = None, data_dir=None, archive: Optional[bytes] = None,
+                part: Optional[tuple] = None) -> dict:
     """Run on a worker: train ``config`` (or unpack ``archive``, a run to evaluate), add the metrics.
 
     The work happens in a fresh Python process of its own (``python -m vae_mnist.parallel``), with
@@ -92,7 +93,8 @@ def execute_job(config: dict, iwae_k: Optional[int] = None, data_dir=None, archi
     remove_leftovers(base, ".tmp-*")
     scratch = new_temporary_folder(base, "task")
     try:
-        (scratch / "job.json").write_text(json.dumps({"config": config, "iwae_k": iwae_k, "data_dir": data_dir}))
+        (scratch / "job.json").write_text(json.dumps({"config": config, "iwae_k": iwae_k, "data_dir": data_dir,
+                                                      "part": list(part) if part else None}))
         if archive is not None:
             (scratch / "in.tar.gz").write_bytes(archive)
         log = scratch / "log.txt"
@@ -107,11 +109,16 @@ def execute_job(config: dict, iwae_k: Optional[int] = None, data_dir=None, archi
             lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
             last = lines[-1].strip() if lines else "no output"
             raise RuntimeError(f"{name}: the training process exited with status {code}: {last[:300]}")
-        packed = (scratch / "out.tar.gz").read_bytes()
+        packed = (scratch / "out.bin").read_bytes()
+        result = {"name": name, "seconds": time.perf_counter() - t0, "worker": f"{socket.gethostname()}:{os.getpid()}",
+                  "trained": archive is None, "threads": threads}
+        if part:
+            result.update(json.loads((scratch / "images.json").read_text()), values=packed)
+        else:
+            result["archive"] = packed
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return {"name": name, "archive": packed, "seconds": time.perf_counter() - t0,
-            "worker": f"{socket.gethostname()}:{os.getpid()}", "trained": archive is None, "threads": threads}
+    return result
 
 
 def _die_with_parent() -> None:  # pragma: no cover (runs in the child between fork and exec)
@@ -126,7 +133,7 @@ def _die_with_parent() -> None:  # pragma: no cover (runs in the child between f
 
 
 def _task_main(scratch: Path) -> None:
-    """The child process of :func:`execute_job`: ``scratch/job.json`` in, ``scratch/out.tar.gz`` out."""
+    """The child process of :func:`execute_job`: ``scratch/job.json`` in, ``scratch/out.bin`` out."""
     import json
 
     from .jobs import Job, do_job
@@ -135,12 +142,19 @@ def _task_main(scratch: Path) -> None:
     spec = json.loads((scratch / "job.json").read_text())
     config = RunConfig.from_dict(spec["config"])
     root = scratch / "runs"
+    run = None
     if (scratch / "in.tar.gz").is_file():
-        install_run_archive((scratch / "in.tar.gz").read_bytes(), config, root=root)
-    run = do_job(Job(config, spec.get("iwae_k")), root, spec.get("data_dir"))
-    tmp = scratch / "out.tar.gz.part"
-    tmp.write_bytes(pack_run(run.path))
-    os.replace(tmp, scratch / "out.tar.gz")
+        run = install_run_archive((scratch / "in.tar.gz").read_bytes(), config, root=root)
+    if spec.get("part"):
+        from .bound_tasks import compute_slice
+
+        images, out = compute_slice(run, int(spec["iwae_k"]), tuple(spec["part"]), spec.get("data_dir"))
+        (scratch / "images.json").write_text(json.dumps({"images": images}))
+    else:
+        out = pack_run(do_job(Job(config, spec.get("iwae_k")), root, spec.get("data_dir")).path)
+    tmp = scratch / "out.bin.part"
+    tmp.write_bytes(out)
+    os.replace(tmp, scratch / "out.bin")
 
 
 # --------------------------------------------------------------------------------------
@@ -286,45 +300,93 @@ def _one_line(exc: BaseException) -> str:
 
 def run_on_cluster(client, jobs, root, data_dir, retries, outcomes, done_count, total, say) -> None:
     """The Dask executor: submit ``jobs`` (whose locks the caller holds), install each finished run into
-    ``root`` as it comes back; one :class:`~vae_mnist.jobs.Outcome` each into ``outcomes``, one line each."""
+    ``root`` as it comes back; one :class:`~vae_mnist.jobs.Outcome` each into ``outcomes``, one line each.
+
+    A job with a long IWAE bound (:func:`vae_mnist.bound_tasks.slice_count`) goes in two steps: its run
+    (trained, or opened, with the posterior diagnostics), then one task per slice of its test set,
+    put together here (:class:`vae_mnist.bound_tasks.SlicedBound`)."""
     from distributed import as_completed
 
+    from .bound_tasks import SlicedBound, slice_count
+    from .evaluation import missing_extra_metrics
     from .jobs import Outcome, job_state
-    from .runs import install_run_archive, pack_run, run_path
+    from .runs import Run, install_run_archive, pack_run, run_path
 
     if not jobs:
         return
-    futures = {}
+    queue = as_completed()
+    pending = {}  # future -> (job, what it computes: "job", "run" or a SlicedBound)
+    workers = _worker_count(client)
+
+    def submit(job, iwae_k, archive, step, part=None):
+        # (The archive goes in the task itself, not scattered: a copy held by a worker that dies
+        # would be lost with it, and the task could not be run again.)
+        future = client.submit(execute_job, job.config.to_dict(), iwae_k, data_dir, archive, part,
+                               key=f"vae-mnist-{job.config.name()}-{os.urandom(4).hex()}", pure=False, retries=retries)
+        pending[future] = (job, step)
+        queue.add(future)
+
+    def submit_slices(job, archive, trained, seconds, worker):
+        bound = SlicedBound(job, slice_count(job, workers), trained, seconds, worker)
+        for i in range(bound.parts):
+            submit(job, job.iwae_k, archive, bound, (i, bound.parts))
+
+    def finish(job, outcome, what):
+        done_count[0] += 1
+        outcomes[job] = outcome
+        say(f"[{done_count[0]}/{total}] {job.config.name()}: {what}")
+
     for job in jobs:
         state = job_state(job, root)
         archive = pack_run(run_path(job.config, root)) if state == "evaluate" else None
-        # (The archive goes in the task itself, not scattered: a copy held by a worker that dies
-        # would be lost with it, and the task could not be run again.)
-        future = client.submit(execute_job, job.config.to_dict(), job.iwae_k, data_dir, archive,
-                               key=f"vae-mnist-{job.config.name()}-{os.urandom(4).hex()}", pure=False,
-                               retries=retries)
-        futures[future] = job
-    for future in as_completed(list(futures)):
-        job = futures[future]
-        name = job.config.name()
+        if slice_count(job, workers) == 1:
+            submit(job, job.iwae_k, archive, "job")
+        elif state == "evaluate" and not missing_extra_metrics(Run(run_path(job.config, root), check=False).metrics, None)[1]:
+            submit_slices(job, archive, False, 0.0, None)
+        else:  # train (or add the diagnostics) first, without the bound
+            submit(job, None, archive, "run")
+    for future in queue:
+        if future not in pending:  # a slice cancelled when another slice of its job failed
+            continue
+        job, step = pending.pop(future)
         try:
             result = future.result()
+            if step == "run":  # the run is in the cache (without its bound) before its slices start
+                install_run_archive(result["archive"], job.config, root=root, force=not result["trained"])
+                submit_slices(job, result["archive"], result["trained"], result["seconds"], result["worker"])
+                continue
+            if isinstance(step, SlicedBound):
+                if not step.add(result):
+                    continue
+                run = step.record(root)
+                status = "trained" if step.trained else "evaluated"
+                finish(job, Outcome(job, status, step.seconds, step.worker, run=run), step.describe())
+                continue
             # The first finished copy wins (install_run keeps it); an "evaluate" result replaces
             # the run with the same weights plus the new metrics.
             run = install_run_archive(result["archive"], job.config, root=root, force=not result["trained"])
             status = "trained" if result["trained"] else "evaluated"
-            outcome = Outcome(job, status, result["seconds"], result["worker"], run=run)
             what = f"{status} on {result['worker']} in {result['seconds']:.0f}s"
             if result.get("threads"):
                 what += f" ({result['threads']} TensorFlow thread(s))"
+            finish(job, Outcome(job, status, result["seconds"], result["worker"], run=run), what)
         except Exception as exc:  # the task failed for good: one line, the others go on
+            for other, (j, _) in list(pending.items()):
+                if j == job:  # the job's other slices are of no use now
+                    pending.pop(other)
+                    other.cancel()
             outcome = Outcome(job, "failed", error=_one_line(exc))
-            what = f"FAILED ({outcome.error})"
+            finish(job, outcome, f"FAILED ({outcome.error})")
         finally:
             future.release()
-        done_count[0] += 1
-        outcomes[job] = outcome
-        say(f"[{done_count[0]}/{total}] {name}: {what}")
+
+
+def _worker_count(client) -> int:
+    """The workers the scheduler has now (at least one: tasks wait for a worker to connect)."""
+    try:
+        return max(1, len(client.scheduler_info().get("workers", {})))
+    except Exception:
+        return 1
 
 
 if __name__ == "__main__":  # the child process of execute_job
