@@ -1,7 +1,6 @@
 """The vae-mnist command line: every bad input gives status 2 and one line; a good one trains and caches."""
 import gzip
 import json
-import os
 import subprocess
 import sys
 

@@ -7,9 +7,7 @@ import re
 import subprocess
 import sys
 from importlib import metadata
-from pathlib import Path
 
-import pytest
 
 from conftest import ROOT
 
@@ -113,7 +111,7 @@ def test_software_versions_name_what_made_a_run():
     import numpy
     import tensorflow as tf
 
-    from vae_mnist.stamps import SOFTWARE_KEYS, software_versions
+    from vae_mnist.runs import SOFTWARE_KEYS, software_versions
 
     v = software_versions()
     assert tuple(v) == SOFTWARE_KEYS

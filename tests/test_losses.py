@@ -1,6 +1,5 @@
 """The loss terms against numpy and Monte-Carlo estimates, and gradients through the sampling step."""
 import numpy as np
-import pytest
 import tensorflow as tf
 from keras import ops
 

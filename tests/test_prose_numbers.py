@@ -10,7 +10,6 @@ Integers are not checked (they count things the text defines: 10,000 images, z =
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 

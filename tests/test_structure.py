@@ -103,3 +103,12 @@ def test_the_readme_layout_table_names_every_module_once():
     assert sorted(named) == modules, (f"in the README but not the package: {sorted(set(named) - set(modules))}; "
                                       f"in the package but not the README: {sorted(set(modules) - set(named))}")
     assert len(named) == len(set(named)), "a module is named twice in the README's layout table"
+
+
+def test_no_module_imports_one_from_a_later_row_of_the_readme_layout_table():
+    """The README reads the table bottom to top: a module imports only from its own row or rows above."""
+    row = {m: i for i, r in enumerate(readme_layout_modules()) for m in r}
+    graph = import_graph()
+    upward = [f"{a} imports {b}" for a, deps in sorted(graph.items()) if a in row
+              for b in sorted(deps) if row.get(b, -1) > row[a]]
+    assert not upward, f"imports against the README's layers: {upward}"

@@ -18,7 +18,6 @@ right only for independent test sets, and overstates the uncertainty here.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 

@@ -186,9 +186,9 @@ def draw_pad(model, images, *, decoder: Optional[ExplorerHTML] = None, name: Opt
     R = explorer.pad_range(means) if latent_dim == 2 else 4.0
     pid = element_id or f"vae-drawpad-{enc['name']}"
     if latent_dim == 2:
-        view = (f"<div><canvas class='vae-drawpad-plane' width='360' height='360' role='img' "
-                f"aria-label='the posterior in the latent plane'></canvas><div class='vae-drawpad-label'>q(z|x) in "
-                f"the plane: mean (red cross), 1σ and 2σ ellipses, samples (dots), over the test-set codes</div></div>")
+        view = ("<div><canvas class='vae-drawpad-plane' width='360' height='360' role='img' "
+                "aria-label='the posterior in the latent plane'></canvas><div class='vae-drawpad-label'>q(z|x) in "
+                "the plane: mean (red cross), 1σ and 2σ ellipses, samples (dots), over the test-set codes</div></div>")
     else:
         view = (f"<div><canvas class='vae-drawpad-coords' width='360' height='{24 + 14 * latent_dim}' role='img' "
                 f"aria-label='the posterior per coordinate'></canvas><div class='vae-drawpad-label'>q(z|x) per "

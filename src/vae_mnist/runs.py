@@ -137,6 +137,28 @@ class Run:
         return f"Run({str(self.path)!r})"
 
 
+SOFTWARE_KEYS = ("python", "tensorflow", "keras", "numpy", "platform")
+
+
+def software_versions() -> dict:
+    """The versions that produce a run: Python, TensorFlow, Keras, NumPy and the platform.
+
+    Recorded in every run's ``metrics.json`` (``software``) and shown on its run page; they do not
+    invalidate a run (a new TensorFlow may change the last bits of the weights, which the record
+    makes visible), the lock (``requirements-lock.txt``) is what keeps them fixed.
+    """
+    import platform
+    import sys
+
+    import keras
+    import numpy
+    import tensorflow as tf
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__,
+            "keras": keras.__version__, "numpy": numpy.__version__,
+            "platform": f"{sys.platform}-{platform.machine()}"}
+
+
 # --------------------------------------------------------------------------------------
 # Getting a run: cached or trained
 # --------------------------------------------------------------------------------------
@@ -167,7 +189,6 @@ def _train_into(config: RunConfig, data, tmp: Path, say):
     """Train ``config`` on ``data`` and write the run's four files into ``tmp``; return the model."""
     from . import __version__
     from .evaluation import negative_elbo
-    from .stamps import software_versions
     from .training import seconds_per_epoch, train
 
     t0 = time.perf_counter()

@@ -8,34 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
 import shutil
-import sys
 from pathlib import Path
 from typing import Optional
 
 from .profiles import current_profile
 
 STAMP_FILE = ".vae_mnist_stamp.json"
-
-
-SOFTWARE_KEYS = ("python", "tensorflow", "keras", "numpy", "platform")
-
-
-def software_versions() -> dict:
-    """The versions that produce a run: Python, TensorFlow, Keras, NumPy and the platform.
-
-    Recorded in every run's ``metrics.json`` (``software``) and shown on its run page; they do not
-    invalidate a run (a new TensorFlow may change the last bits of the weights, which the record
-    makes visible), the lock (``requirements-lock.txt``) is what keeps them fixed.
-    """
-    import keras
-    import numpy
-    import tensorflow as tf
-
-    return {"python": platform.python_version(), "tensorflow": tf.__version__,
-            "keras": keras.__version__, "numpy": numpy.__version__,
-            "platform": f"{sys.platform}-{platform.machine()}"}
 
 
 def package_dir() -> Path:

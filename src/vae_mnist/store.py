@@ -29,11 +29,10 @@ import functools
 import hashlib
 import os
 import shutil
-import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Iterator, Optional, Sequence, Tuple
 
 from .entry_checks import Problem
 from .errors import VaeMnistError
