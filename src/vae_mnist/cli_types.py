@@ -12,36 +12,31 @@ from pathlib import Path
 from .errors import ConfigError
 
 
-def _positive_int(text: str) -> int:
+def _int_in(text: str, low: int, high=None, what: str = "") -> int:
+    """``text`` as an integer in [low, high] (``high=None``: no upper end), else one line naming the range."""
+    what = what or (f"an integer from {low} to {high}" if high is not None
+                    else {0: "a non-negative integer", 1: "a positive integer"}.get(low, f"an integer of at least {low}"))
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer (at least 1), got {value}")
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+    if value < low or (high is not None and value > high):
+        raise argparse.ArgumentTypeError(f"must be {what}{' (at least 1)' if low == 1 and high is None else ''}, got {value}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _int_in(text, 1)
 
 
 def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
-    return value
+    return _int_in(text, 0)
 
 
 def _seed(text: str) -> int:
     from .config import MAX_SEED
 
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED}, got {text!r}") from None
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED}, got {value}")
-    return value
+    return _int_in(text, 0, MAX_SEED)
 
 
 def _positive_float(text: str) -> float:
