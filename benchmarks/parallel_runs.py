@@ -183,7 +183,10 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=None, help="epochs per run (default: the full profile's 50)")
     p.add_argument("--iwae-k", type=int, default=None, help="k of the IWAE bound (default: the book's; 0: none)")
     p.add_argument("--train-subset", type=int, default=None, help="train on the first N images only")
-    p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    from vae_mnist.parallel import DEFAULT_WORKERS
+
+    p.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                   help=f"worker processes (default: vae-mnist book's, {DEFAULT_WORKERS})")
     p.add_argument("--modes", default="serial,local,distributed", help="which of serial,local,distributed")
     p.add_argument("--keep", action="store_true", help="keep the private caches (printed)")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
