@@ -170,7 +170,7 @@ def test_rebuild_with_nothing_changed_retrains_nothing_and_is_quick(smoke_book, 
 
 
 def test_source_change_drops_the_execution_cache(tmp_path):
-    from vae_mnist.stamps import STAMP_FILE, invalidate_execution_cache
+    from vae_mnist.page_stamps import STAMP_FILE, invalidate_execution_cache
 
     build = tmp_path / "_build"
     (build / ".jupyter_cache").mkdir(parents=True)
@@ -186,7 +186,7 @@ def test_source_change_drops_the_execution_cache(tmp_path):
 
 
 def test_run_stamp_sees_package_template_and_parameters(tmp_path, monkeypatch):
-    from vae_mnist import stamps as build
+    from vae_mnist import page_stamps as build
 
     template = tmp_path / "run.md"
     template.write_text("a")

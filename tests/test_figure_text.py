@@ -10,7 +10,7 @@ the text sizes do not depend on the values), and the figure is rendered as the b
 import numpy as np
 import pytest
 
-from vae_mnist import analysis_figures as A
+from vae_mnist import beyond_figures as A
 from vae_mnist import figures as F
 from vae_mnist import trajectory as T
 from vae_mnist.model import build_vae

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vae_mnist import sample_quality as sq
-from vae_mnist.analysis import chi2_quantile, sd_interval_factors
+from vae_mnist.beyond_tables import chi2_quantile, sd_interval_factors
 
 
 def test_class_entropy_is_in_nats_and_spans_zero_to_log10():

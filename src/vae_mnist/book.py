@@ -17,7 +17,7 @@ from typing import List, Optional
 
 from .pages import KERNEL_LOG_ARGS, KERNEL_NAME, RUNS_DIR, book_root, page_name, prune_run_pages, run_notebook
 from .profiles import ENV_PROFILE, ENV_SEEDS, book_runs, current_profile, current_seeds
-from .stamps import invalidate_execution_cache, source_hash, write_stamp
+from .page_stamps import invalidate_execution_cache, source_hash, write_stamp
 
 
 def _jupyter_book_command() -> List[str]:

@@ -1,7 +1,7 @@
 """One style for every figure: legible at the book's page width (and matplotlib without a display).
 
 :func:`readable` sets every text of a figure to at least :data:`MIN_FONT_PT`; the constants say at
-what size the book shows a figure. :mod:`vae_mnist.figures` and :mod:`vae_mnist.analysis_figures`
+what size the book shows a figure. :mod:`vae_mnist.figures` and :mod:`vae_mnist.beyond_figures`
 draw with these.
 """
 from __future__ import annotations

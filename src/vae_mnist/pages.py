@@ -17,7 +17,7 @@ from .config import RunConfig
 from .errors import ConfigError, VaeMnistError
 from .temporaries import remove_leftovers
 from .profiles import ENV_PROFILE, current_profile
-from .stamps import read_stamp, run_stamp
+from .page_stamps import read_stamp, run_stamp
 
 TEMPLATE = Path("book") / "templates" / "run.md"
 RUNS_DIR = Path("book") / "runs"

@@ -111,7 +111,7 @@ def single_page(root: Path) -> Path:
 
 
 def _check_built(root: Path) -> None:
-    from .stamps import STAMP_FILE, source_hash
+    from .page_stamps import STAMP_FILE, source_hash
 
     build = root / "_build"
     if not (build / "html" / "index.html").is_file():

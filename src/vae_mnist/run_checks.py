@@ -21,7 +21,7 @@ FILES = ("model.keras", "config.json", "history.json", "metrics.json")
 #: loop) and ``data.py`` (preprocessing and which images form a subset). Not included:
 #: ``config.py`` (every value it decides is in the configuration, hence in the run's name),
 #: ``evaluation.py`` (it does not change the weights; the run page recomputes the test ELBO beside
-#: the saved one), and the modules that only read runs (figures, analysis, the book build).
+#: the saved one), and the modules that only read runs (figures, beyond_tables, the book build).
 CODE_FILES = ("model.py", "losses.py", "training.py", "data.py")
 
 #: What the code reads from each JSON file (a run lacking one of these is damaged).

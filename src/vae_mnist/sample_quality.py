@@ -195,12 +195,12 @@ def random_pairs(y, n: int = 1000, seed: int = 0):
 
 
 def walk_measures(model, classifier, x_a, x_b, steps: int = 10) -> dict:
-    """Classes along the straight walks of ``analysis_figures.interpolation_codes`` between pairs.
+    """Classes along the straight walks of ``beyond_figures.interpolation_codes`` between pairs.
 
     ``endpoint_share``: share of the decoded points strictly between the two ends whose class is
     the class (by the classifier) of one of the two end images; ``mean_confidence`` of those points.
     """
-    from .analysis_figures import interpolation_codes
+    from .beyond_figures import interpolation_codes
     from .evaluation import decode
 
     codes = interpolation_codes(model, x_a, x_b, steps)

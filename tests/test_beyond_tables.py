@@ -4,7 +4,7 @@ import types
 
 import pytest
 
-from vae_mnist import RunConfig, analysis, profiles, tables
+from vae_mnist import RunConfig, beyond_tables, profiles, tables
 
 
 def _run(z, seed, neg_elbo, iwae=None, au=None, likelihood="bernoulli"):
@@ -20,7 +20,7 @@ def _run(z, seed, neg_elbo, iwae=None, au=None, likelihood="bernoulli"):
 def test_seed_spread_is_mean_and_sample_sd_per_latent_size():
     runs = [_run(2, 0, 150.0, 147.0, 2), _run(2, 1, 152.0, 149.0, 2), _run(2, 2, 151.0, 148.0, 2),
             _run(20, 0, 101.0, 97.0, 20)]
-    table = analysis.seed_spread_table(runs)
+    table = beyond_tables.seed_spread_table(runs)
     assert [r["latent_dim"] for r in table] == [2, 20]
     z2, z20 = table
     assert z2["n_seeds"] == 3 and z2["seeds"] == [0, 1, 2]
@@ -32,13 +32,13 @@ def test_seed_spread_is_mean_and_sample_sd_per_latent_size():
 
 
 def test_a_metric_missing_for_one_seed_is_not_averaged_over_the_others():
-    table = analysis.seed_spread_table([_run(10, 0, 105.0, 102.0), _run(10, 1, 106.0)])
+    table = beyond_tables.seed_spread_table([_run(10, 0, 105.0, 102.0), _run(10, 1, 106.0)])
     assert table[0]["iwae_nll_mean"] is None and table[0]["neg_elbo_mean"] == pytest.approx(105.5)
     assert tables.format_spread(None, None) == "—"
 
 
 def test_sweep_rows_are_sorted_and_carry_the_elbo_iwae_gap():
-    rows = analysis.sweep_table([_run(20, 0, 101.0, 97.5, 19), _run(2, 0, 150.0, 147.0, 2)])
+    rows = beyond_tables.sweep_table([_run(20, 0, 101.0, 97.5, 19), _run(2, 0, 150.0, 147.0, 2)])
     assert [r["latent_dim"] for r in rows] == [2, 20]
     assert rows[1]["gap"] == pytest.approx(3.5) and rows[1]["active_units"] == 19
 
