@@ -89,6 +89,9 @@ def test_two_workers_train_two_runs_with_the_serial_weights(client, serial_runs,
         assert run.metrics["test_neg_elbo"] == serial_runs[o.job.config].metrics["test_neg_elbo"]
         assert "active_units" in run.metrics and len(run.metrics["kl_per_dimension"]) == o.job.config.latent_dim
     assert Run(run_path(A, tmp_path)).metrics["iwae_k"] == 20
+    # the bound's per-image values come back with the run (the chapters' paired comparisons read them)
+    kept = np.load(run_path(A, tmp_path) / "iwae_per_image_k20.npy")
+    assert kept.shape == (100,) and abs(kept.mean() - Run(run_path(A, tmp_path)).metrics["iwae_nll"]) < 1e-9
     assert "iwae_k" not in Run(run_path(B, tmp_path)).metrics
     assert any(line.startswith("[2/2]") for line in lines)
     assert cache_problems(tmp_path) == []

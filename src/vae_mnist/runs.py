@@ -14,6 +14,7 @@ finished copy wins). :func:`scan_runs` lists the cache.
 """
 from __future__ import annotations
 
+import fnmatch
 import io
 import json
 import shutil
@@ -27,6 +28,7 @@ from .config import RunConfig
 from .datasets import one_data_set, run_data
 from .entry_checks import Problem, read_json, write_json
 from .errors import DamagedRunError, VaeMnistError
+from .iwae import PER_IMAGE_FILE
 from .run_checks import CODE_FILES, FILES, SIGNATURE_FILES, check_run, is_finished, run_check  # noqa: F401
 from .store import (CODE_HASH_KEY, ENV_CACHE, LockBusy, cache_dir, ensure_root, entry_lock, install,  # noqa: F401
                     is_set_aside, lock_path as _lock_path, move_aside, new_temporary, obtain, project_root,
@@ -224,13 +226,17 @@ def _train_into(config: RunConfig, data, tmp: Path, say):
 # --------------------------------------------------------------------------------------
 # Installing a run made elsewhere (another process, a worker on another machine)
 # --------------------------------------------------------------------------------------
+#: The per-image files of a run folder (one per k of the bound).
+PER_IMAGE_GLOB = PER_IMAGE_FILE.format(k="*")
+
+
 def install_run(src, config: Optional[RunConfig] = None, root=None, force: bool = False, progress=None,
                 move: bool = False) -> Run:
     """Put the finished run folder ``src`` into the cache as the run of ``config``, atomically.
 
     ``src`` must pass the full :func:`check_run` (else :class:`DamagedRunError`, nothing changes);
     ``config`` defaults to the one in ``src/config.json`` and must match it. Under the run's lock
-    the four files are copied (or, with ``move=True`` on the same file system, moved) into a
+    the run's files (:func:`run_files`) are copied (or, with ``move=True`` on the same file system, moved) into a
     temporary folder in the cache and renamed into place. If a usable finished run is already
     there it is kept and returned (the first finished copy wins) unless ``force=True``; a damaged
     or stale one is moved aside first. Returns the installed (or kept) :class:`Run`.
@@ -244,7 +250,7 @@ def install_run(src, config: Optional[RunConfig] = None, root=None, force: bool 
     if config is None:
         config = RunConfig.from_dict(json.loads((src / "config.json").read_text()))
     final = ensure_root(root) / config.name()
-    if install(src, final, FILES, run_check(config), force=force, move=move, say=say, what="run",
+    if install(src, final, run_files(src), run_check(config), force=force, move=move, say=say, what="run",
                signature_files=SIGNATURE_FILES):
         say(f"run installed in {final}")
         return Run(final, check=False, model=kept[0] if kept else None)
@@ -252,11 +258,17 @@ def install_run(src, config: Optional[RunConfig] = None, root=None, force: bool 
     return Run(final, check=False)
 
 
+def run_files(folder) -> List[str]:
+    """What a run folder holds that travels with it: the four run files and the IWAE bound's per-image
+    values (:data:`vae_mnist.iwae.PER_IMAGE_FILE`, one file per k), so nothing computed is lost on the way."""
+    return list(FILES) + sorted(p.name for p in Path(folder).glob(PER_IMAGE_GLOB) if p.is_file())
+
+
 def pack_run(path) -> bytes:
-    """The four files of a run folder as a gzip'd tar archive (to ship a run between machines)."""
+    """A run folder (:func:`run_files`) as a gzip'd tar archive (to ship a run between machines)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for f in FILES:
+        for f in run_files(path):
             tar.add(Path(path) / f, arcname=f, recursive=False)
     return buf.getvalue()
 
@@ -265,7 +277,7 @@ def install_run_archive(archive: bytes, config: Optional[RunConfig] = None, root
                         progress=None) -> Run:
     """:func:`install_run` for an archive made by :func:`pack_run`.
 
-    Only the four run files are taken from the archive (regular files, no paths); it is unpacked
+    Only the run's files (:func:`run_files`: regular files, no paths) are taken from the archive; it is unpacked
     into a temporary folder in the cache and then installed like a folder.
     """
     root = ensure_root(root)
@@ -274,7 +286,7 @@ def install_run_archive(archive: bytes, config: Optional[RunConfig] = None, root
         try:
             with tarfile.open(fileobj=io.BytesIO(archive), mode="r:*") as tar:
                 for member in tar.getmembers():
-                    if member.name in FILES and member.isfile():
+                    if member.isfile() and (member.name in FILES or fnmatch.fnmatchcase(member.name, PER_IMAGE_GLOB)):
                         fh = tar.extractfile(member)
                         (tmp / member.name).write_bytes(fh.read())
         except (tarfile.TarError, EOFError, OSError) as exc:
