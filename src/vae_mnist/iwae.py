@@ -20,7 +20,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import losses
+# (Keras and TensorFlow are imported where the bound is computed: vae_mnist.runs imports this module for
+# PER_IMAGE_FILE, and a command that only names a run must answer without loading TensorFlow.)
 
 
 # --------------------------------------------------------------------------------------
@@ -103,6 +104,8 @@ def _make_log_weights(model, weights):
       (XLA's stateless normal generator is slow on CPU).
     """
     import tensorflow as tf
+
+    from . import losses
 
     bernoulli = model.likelihood == "bernoulli"
     log_var_x = None if bernoulli else _gaussian_log_var(model)
