@@ -25,7 +25,8 @@ from vae_mnist.pdf import PRINT_PAGE
 import pypdf  # noqa: E402  (a test dependency: pyproject.toml, extra "test")
 
 # Builds a smoke book and prints it in Chromium (about 400 s): not in the quick tier.
-pytestmark = pytest.mark.slow
+# its own xdist group, scheduled after every other module (conftest.py): the smoke book is built by then
+pytestmark = [pytest.mark.slow, pytest.mark.after_smoke_book]
 
 HTML_URL = "https://example.org/vae-book/"
 BOOK_ROOT_ENV = "VAE_MNIST_BOOK_ROOT"
