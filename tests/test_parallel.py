@@ -324,6 +324,14 @@ def test_bad_grids_and_addresses_are_one_line_and_exit_2(argv, message, capsys, 
     assert list(tmp_path.iterdir()) == []  # nothing trained, nothing written
 
 
+def test_the_default_is_one_worker_per_two_cores():
+    """README: serial on a two-core machine (the measured faster there), a cluster where cores allow."""
+    from vae_mnist.parallel import DEFAULT_WORKERS, default_workers
+
+    assert [default_workers(c) for c in (1, 2, 3, 4, 8)] == [1, 1, 1, 2, 4]
+    assert DEFAULT_WORKERS == default_workers(os.cpu_count())
+
+
 def test_a_task_gets_the_cores_no_other_task_uses():
     from vae_mnist.parallel import threads_for
 

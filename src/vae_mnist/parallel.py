@@ -1,34 +1,32 @@
 """Runs side by side on a Dask cluster: one machine (an embedded ``LocalCluster``) or many.
 
-The Dask executor of the one job loop (:func:`vae_mnist.runner.run_jobs`): a *job*
-(:class:`vae_mnist.jobs.Job`) is one run and the metrics it needs; on a worker it is done exactly
-as in a serial build (:func:`vae_mnist.jobs.do_job`: train if missing, then the missing metrics).
+The Dask executor of the one job loop (:func:`vae_mnist.runner.run_jobs`): a *job* (:class:`vae_mnist.jobs.Job`) is
+one run and the metrics it needs; on a worker it is done exactly as in a serial build
+(:func:`vae_mnist.jobs.do_job`: train if missing, then the missing metrics).
 
-* **Where the work happens.** :func:`execute_job` runs on a Dask worker. It starts a fresh Python
-  process for the run (TensorFlow in its main thread, as in a serial run: same weights, no state
-  carried between runs), which trains into a private scratch folder of the worker (never into the
-  client's cache) and computes the metrics; the task returns
-  the finished run folder as a small gzip'd tar archive (:func:`vae_mnist.runs.pack_run`, a few MB).
-  Workers therefore need no file system in common with the client: the client unpacks the archive
-  and installs it into its own cache atomically (:func:`vae_mnist.runs.install_run_archive`). The
-  embedded local cluster takes the same route: one code path, the client the only writer of its
-  cache, and the cost (packing a few MB) is nothing next to minutes of training.
+* **Where the work happens.** :func:`execute_job` runs on a Dask worker. It starts a fresh Python process for
+  the run (TensorFlow in its main thread, as in a serial run: same weights, no state carried between runs),
+  which trains into a private scratch folder of the worker (never into the client's cache) and computes the
+  metrics; the task returns the finished run folder as a small gzip'd tar archive
+  (:func:`vae_mnist.runs.pack_run`, a few MB). Workers therefore need no file system in common with the
+  client: the client unpacks the archive and installs it into its own cache atomically
+  (:func:`vae_mnist.runs.install_run_archive`). The embedded local cluster takes the same route: one code
+  path, the client the only writer of its cache, and the cost (packing a few MB) is nothing next to minutes of
+  training.
 * **Never two trainings of one configuration into one cache.** The client holds the run's lock
-  (:func:`vae_mnist.runs.run_lock`) from before it submits the job until the run is installed, so a
-  second ``vae-mnist`` process asking for the same configuration waits and then loads it. A job
-  whose lock another process holds is set aside and looked at again when that lock is free.
-* **Threads.** Each worker of the local cluster is a process with one Dask thread and TensorFlow's
-  intra-op (and OpenMP) threads set to its share of the cores (``TF_NUM_INTRAOP_THREADS`` in the
-  worker's environment, read by TensorFlow when the run's process starts). A task's run gets the
-  cores no other task is using (:func:`task_threads`): the last job, running alone, gets them all. Remote workers use what their own
+  (:func:`vae_mnist.runs.run_lock`) from before it submits the job until the run is installed, so a second
+  ``vae-mnist`` process asking for the same configuration waits and then loads it. A job whose lock another
+  process holds is set aside and looked at again when that lock is free.
+* **Threads.** Each worker of the local cluster is a process with one Dask thread and TensorFlow's intra-op
+  (and OpenMP) threads set to its share of the cores (``TF_NUM_INTRAOP_THREADS`` in the worker's environment,
+  read by TensorFlow when the run's process starts). A task's run gets the cores no other task is using
+  (:func:`task_threads`): the last job, running alone, gets them all. Remote workers use what their own
   environment says (see the README, "More than one machine").
-* **Failures.** A worker that dies mid-task takes its run's process with it (``PR_SET_PDEATHSIG``)
-  and leaves only its scratch folder (removed by the next task on that machine); the scheduler runs
-  the task again on another worker. A task that fails for good
-  (an exception, or workers dying ``distributed.scheduler.allowed-failures`` times) is reported in
-  one line and the other jobs finish; :class:`Outcome` says which.
-
-The same seeded configuration gives the same weights on a worker as in a serial run (tested).
+* **Failures.** A worker that dies mid-task takes its run's process with it (``PR_SET_PDEATHSIG``) and leaves
+  only its scratch folder (removed by the next task on that machine); the scheduler runs the task again on
+  another worker. A task that fails for good (an exception, or workers dying
+  ``distributed.scheduler.allowed-failures`` times) is reported in one line and the other jobs finish;
+  :class:`Outcome` says which. A seeded run has the same weights on a worker as in a serial run (tested).
 """
 from __future__ import annotations
 
@@ -47,10 +45,17 @@ from .errors import VaeMnistError
 
 ENV_SCHEDULER = "DASK_SCHEDULER_ADDRESS"
 
-#: Worker processes of ``vae-mnist book`` by default. Measured on the two-core machine the book is
-#: built on (README, "Runs in parallel"): two single-threaded training processes do more work per
-#: minute than one process with two threads; see benchmarks/parallel_runs.py.
-DEFAULT_WORKERS = 2
+#: Cores one job uses well (an epoch on two threads takes about half the time it takes on one: on two
+#: cores the book's jobs took 11 % longer on two workers than in one process; README, "Runs in parallel").
+CORES_PER_JOB = 2
+
+
+def default_workers(cores: Optional[int] = None) -> int:
+    """Workers of ``vae-mnist book`` and ``sweep`` by default: one per :data:`CORES_PER_JOB` cores (at least 1: serial)."""
+    return max(1, (cores or os.cpu_count() or 1) // CORES_PER_JOB)
+
+
+DEFAULT_WORKERS = default_workers()
 
 #: Seconds to wait for a remote scheduler before giving up with one line (``$VAE_MNIST_CONNECT_TIMEOUT``).
 CONNECT_TIMEOUT = 10.0
@@ -78,7 +83,8 @@ def execute_job(config: dict, iwae_k: Optional[int] = None, data_dir=None, archi
     worker's task thread, training was neither reproducible nor fast: tested.) The child dies with
     the worker. Returns ``{"name", "archive", "seconds", "worker", "trained"}``, ``archive`` being the
     finished run folder (:func:`~vae_mnist.runs.pack_run`). Scratch space is a folder of the worker's
-    temporary directory; folders left there by killed workers are removed first.
+    temporary directory; folders left there by killed workers are removed first. ``part=(i, parts)``: slice
+    ``i`` of the bound at ``iwae_k`` instead (:mod:`vae_mnist.bound_tasks`; the result holds ``"values"``).
     """
     import json
     import shutil
@@ -383,10 +389,9 @@ def run_on_cluster(client, jobs, root, data_dir, retries, outcomes, done_count, 
 
 def _worker_count(client) -> int:
     """The workers the scheduler has now (at least one: tasks wait for a worker to connect)."""
-    try:
+    with contextlib.suppress(Exception):
         return max(1, len(client.scheduler_info().get("workers", {})))
-    except Exception:
-        return 1
+    return 1
 
 
 if __name__ == "__main__":  # the child process of execute_job
