@@ -106,6 +106,8 @@ def test_two_workers_train_two_runs_with_the_serial_weights(client, serial_runs,
     assert any(f"({os.cpu_count()} TensorFlow thread(s))" in line for line in lines if line.startswith("[1/1]")), lines
     run = Run(run_path(A, tmp_path))
     assert run.metrics["iwae_k"] == 30 and same_weights(run, serial_runs[A])
+    # the workers only start the runs' processes: TensorFlow was never loaded in them
+    assert set(client.run(lambda: "tensorflow" in sys.modules).values()) == {False}
 
 
 def test_a_long_bound_is_computed_in_slices_and_is_the_one_pass_bound(client, serial_runs, tmp_path):

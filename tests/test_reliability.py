@@ -547,6 +547,19 @@ def test_import_vae_mnist_registers_the_model_class(trained):
     assert result.stdout.split() == ["VAE", "2"]
 
 
+def test_a_process_that_imports_vae_mnist_without_keras_still_opens_runs(trained):
+    """VAE_MNIST_KERAS_ON_DEMAND (set for local Dask workers and the jupyter-book process): `import vae_mnist`
+    leaves TensorFlow out, and the package's own loader still registers the model class before it loads one."""
+    code = ("import sys, vae_mnist; before = 'tensorflow' in sys.modules; from pathlib import Path; "
+            "from vae_mnist.entry_checks import load_keras_archive; "
+            "m, problem = load_keras_archive(Path(sys.argv[1]), 'model.keras'); "
+            "print(before, problem, type(m).__name__, m.latent_dim)")
+    result = subprocess.run([sys.executable, "-c", code, str(trained)], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "VAE_MNIST_KERAS_ON_DEMAND": "1"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "None", "VAE", "2"]
+
+
 # --------------------------------------------------------------------------------------
 # data without ../shared
 # --------------------------------------------------------------------------------------

@@ -63,7 +63,13 @@ def _started_as_the_command_line() -> bool:
 from .errors import VaeMnistError, ConfigError, DataError  # noqa: E402,F401
 from .config import RunConfig  # noqa: E402,F401
 
-if not _started_as_the_command_line():
+#: Set (to 1) by the package for its own helper processes that may never need Keras: a local Dask worker
+#: (each task runs in a child process of its own) and the ``jupyter-book`` process that loads
+#: :mod:`vae_mnist.sphinx_extension`. There ``import vae_mnist`` leaves TensorFlow out (about 4 s of
+#: start-up); the package loads Keras itself wherever it builds or opens a model.
+ENV_KERAS_ON_DEMAND = "VAE_MNIST_KERAS_ON_DEMAND"
+
+if not _started_as_the_command_line() and not os.environ.get(ENV_KERAS_ON_DEMAND):
     # Registers the VAE class with Keras, so keras.models.load_model("model.keras") works after
     # `import vae_mnist` (Keras itself is imported by TensorFlow: no extra start-up time).
     load_keras()

@@ -103,6 +103,10 @@ def load_keras_archive(folder: Path, file: str):
     """``(model, None)``, or ``(None, Problem)`` if it does not load (safe mode: no code from the archive runs)."""
     import keras
 
+    from . import load_keras
+
+    load_keras()  # the package's model class registered, even where `import vae_mnist` left Keras out
+
     try:
         return keras.models.load_model(Path(folder) / file, safe_mode=True), None
     except Exception as exc:  # Keras raises many types for a damaged archive

@@ -10,16 +10,15 @@ one run and the metrics it needs; on a worker it is done exactly as in a serial 
   metrics; the task returns the finished run folder as a small gzip'd tar archive
   (:func:`vae_mnist.runs.pack_run`, a few MB). Workers therefore need no file system in common with the
   client: the client unpacks the archive and installs it into its own cache atomically
-  (:func:`vae_mnist.runs.install_run_archive`). The embedded local cluster takes the same route: one code
-  path, the client the only writer of its cache, and the cost (packing a few MB) is nothing next to minutes of
-  training.
+  (:func:`vae_mnist.runs.install_run_archive`). The local cluster takes the same route: one code path, the
+  client the only writer of its cache; packing a few MB costs nothing next to minutes of training.
 * **Never two trainings of one configuration into one cache.** The client holds the run's lock
   (:func:`vae_mnist.runs.run_lock`) from before it submits the job until the run is installed, so a second
   ``vae-mnist`` process asking for the same configuration waits and then loads it. A job whose lock another
   process holds is set aside and looked at again when that lock is free.
-* **Threads.** Each worker of the local cluster is a process with one Dask thread and TensorFlow's intra-op
-  (and OpenMP) threads set to its share of the cores (``TF_NUM_INTRAOP_THREADS`` in the worker's environment,
-  read by TensorFlow when the run's process starts). A task's run gets the cores no other task is using
+* **Threads.** Each worker of the local cluster is a process (without TensorFlow) with one Dask thread and
+  TensorFlow's intra-op (and OpenMP) threads set to its share of the cores (``TF_NUM_INTRAOP_THREADS`` in the
+  worker's environment, read by TensorFlow when the run's process starts). A task's run gets the cores no other task is using
   (:func:`task_threads`): the last job, running alone, gets them all. Remote workers use what their own
   environment says (see the README, "More than one machine").
 * **Failures.** A worker that dies mid-task takes its run's process with it (``PR_SET_PDEATHSIG``) and leaves
@@ -40,6 +39,7 @@ import time
 from pathlib import Path
 from typing import Iterator, Optional
 
+from . import ENV_KERAS_ON_DEMAND
 from .config import RunConfig
 from .errors import VaeMnistError
 
@@ -193,7 +193,8 @@ def local_cluster_env(workers: int, cores: Optional[int] = None) -> dict:
     cores = cores or os.cpu_count() or 1
     share = str(max(1, cores // max(1, workers)))
     return {"TF_NUM_INTRAOP_THREADS": share, "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": share,
-            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"), ENV_SHARE_CORES: str(cores)}
+            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"), ENV_SHARE_CORES: str(cores),
+            ENV_KERAS_ON_DEMAND: "1"}  # the worker only starts task processes: no TensorFlow in it
 
 
 def threads_for(cores: int, running: int) -> int:
@@ -396,5 +397,4 @@ def _worker_count(client) -> int:
 
 if __name__ == "__main__":  # the child process of execute_job
     import sys
-
     _task_main(Path(sys.argv[1]))
