@@ -76,6 +76,9 @@ def _keras() -> None:
 
 def cmd_train(args) -> int:
     config = config_from_args(args)
+    from .store import cache_dir
+
+    cache_dir()  # a cache path that is a file: one line before TensorFlow loads
     _keras()
     from .runs import get_run
 
