@@ -73,8 +73,8 @@ def test_template_runs_a_non_default_latent_size(tmp_path, private_cache):
     assert any("up to date" in m for m in messages)
 
 
-@pytest.mark.parametrize("value, message", [(0, "latent_dim must be a positive integer (at least 1), got 0"),
-                                            ("abc", "latent_dim must be a positive integer, got 'abc'")])
+# ("abc" through a kernel, with its message: the papermill command-line test below)
+@pytest.mark.parametrize("value, message", [(0, "latent_dim must be a positive integer (at least 1), got 0")])
 def test_bad_parameter_fails_with_a_clear_message(tmp_path, private_cache, value, message):
     import jupytext
     import papermill

@@ -246,7 +246,7 @@ def test_sweep_on_a_scheduler_and_worker_started_as_processes(serial_runs, tmp_p
     worker_tmp = tmp_path / "worker-tmp"
     worker_tmp.mkdir()
     worker_env = dict(env, TMPDIR=str(worker_tmp), VAE_MNIST_CACHE_DIR=str(tmp_path / "worker-cache"),
-                      TF_NUM_INTRAOP_THREADS="1")
+                      TF_NUM_INTRAOP_THREADS="1", VAE_MNIST_KERAS_ON_DEMAND="1")  # as README's worker command
     log = open(tmp_path / "dask.log", "wb")
     procs = [subprocess.Popen(_dask("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"),
                               stdout=log, stderr=log, env=env)]
