@@ -125,10 +125,25 @@ def pytest_collection_modifyitems(config, items):
         # the same rule is applied here
         if getattr(config.option, "loadgroup", False) and not item.nodeid.endswith("@" + group):
             setattr(item, "_id" if hasattr(item, "_id") else "_nodeid", f"{item.nodeid}@{group}")
-    # the longest piece of work starts first (make test keeps the collection order: --no-loadscope-reorder),
-    # and modules that ask for the smoke book by name without being in its group (test_pdf: its own group,
-    # so the other worker can take it) come last, when the book is built, instead of waiting for it
-    items.sort(key=lambda item: 0 if needs_smoke_book(item) else 2 if item.get_closest_marker("after_smoke_book") else 1)
+    # the longest piece of work starts first (make test keeps the order set here: --no-loadscope-reorder); then
+    # the groups with the most slow tests (clusters, kernels, trainings in subprocesses), so that the small
+    # quick groups are what is left to even out the two workers at the end; modules that ask for the smoke
+    # book by name without being in its group (test_browser, test_pdf: groups of their own, which either
+    # worker can take) come last, when the book is built, instead of waiting for it
+    slow = {}
+    for item in items:
+        group = item.get_closest_marker("xdist_group").args[0]
+        slow[group] = slow.get(group, 0) + (item.get_closest_marker("slow") is not None)
+
+    def order(item):
+        if needs_smoke_book(item):
+            return (0, 0)
+        if item.get_closest_marker("after_smoke_book"):
+            return (3, 0)
+        n = slow[item.get_closest_marker("xdist_group").args[0]]
+        return (1, -n) if n else (2, 0)
+
+    items.sort(key=order)
 
 
 def _shared_temp(tmp_path_factory) -> Path:
