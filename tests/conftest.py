@@ -25,15 +25,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-
-# The pytest workers (make test: one per core) share the cores, and each worker's processes (its own
-# TensorFlow, the smoke book's kernels, the CLI runs it starts) get TensorFlow thread pools of its share, as
-# the book's Dask workers do (vae_mnist.parallel): pools larger than the cores they get spin while they
-# wait (two trainings side by side on two cores took 8 and 28 % more CPU time, in two repeats, with two
-# threads each than with one). Read by TensorFlow when its first operation runs; an explicit setting wins.
-_SHARE = str(max(1, (os.cpu_count() or 1) // max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))))
-for _name, _value in (("TF_NUM_INTRAOP_THREADS", _SHARE), ("OMP_NUM_THREADS", _SHARE), ("TF_NUM_INTEROP_THREADS", "1")):
-    os.environ.setdefault(_name, _value)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from support import DATA_DIR, data_env  # noqa: E402,F401  (the data as the package finds it: env var, else Keras)
 

@@ -17,9 +17,9 @@ one run and the metrics it needs; on a worker it is done exactly as in a serial 
   ``vae-mnist`` process asking for the same configuration waits and then loads it. A job whose lock another
   process holds is set aside and looked at again when that lock is free.
 * **Threads.** Each worker of the local cluster is a process (without TensorFlow) with one Dask thread and
-  TensorFlow's intra-op (and OpenMP) threads set to its share of the cores (``TF_NUM_INTRAOP_THREADS`` in the
-  worker's environment, read by TensorFlow when the run's process starts). A task's run gets the cores no other task is using
-  (:func:`task_threads`): the last job, running alone, gets them all. Remote workers use what their own
+  TensorFlow's intra-op (and OpenMP) threads set to its share of the cores (``TF_NUM_INTRAOP_THREADS`` in
+  the worker's environment, read by TensorFlow when the run's process starts). A task's run gets the cores
+  no other task is using (:func:`task_threads`): the last job, running alone, gets them all. Remote workers use what their own
   environment says (see the README, "More than one machine").
 * **Failures.** A worker that dies mid-task takes its run's process with it (``PR_SET_PDEATHSIG``) and leaves
   only its scratch folder (removed by the next task on that machine); the scheduler runs the task again on
@@ -104,7 +104,7 @@ def execute_job(config: dict, iwae_k: Optional[int] = None, data_dir=None, archi
         if archive is not None:
             (scratch / "in.tar.gz").write_bytes(archive)
         log = scratch / "log.txt"
-        env = dict(os.environ)
+        env = {k: v for k, v in os.environ.items() if k != ENV_KERAS_ON_DEMAND}  # the run's process: Keras at import
         threads = task_threads()
         if threads is not None:  # read by TensorFlow when the run's process starts
             env.update(TF_NUM_INTRAOP_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
