@@ -117,10 +117,11 @@ def pytest_collection_modifyitems(config, items):
         if getattr(config.option, "loadgroup", False) and not item.nodeid.endswith("@" + group):
             setattr(item, "_id" if hasattr(item, "_id") else "_nodeid", f"{item.nodeid}@{group}")
     # the longest piece of work starts first (make test keeps the order set here: --no-loadscope-reorder); then
-    # the groups with the most slow tests (clusters, kernels, trainings in subprocesses), so that the small
-    # quick groups are what is left to even out the two workers at the end; modules that ask for the smoke
-    # book by name without being in its group (test_browser, test_pdf: groups of their own, which either
-    # worker can take) come last, when the book is built, instead of waiting for it
+    # the groups with the most slow tests (clusters, kernels, trainings in subprocesses), which take the other
+    # worker about as long as the smoke book takes its own; then the modules that ask for the smoke book by
+    # name without being in its group (test_browser, test_pdf: groups of their own, which either worker can
+    # take), when the book is about built; the small quick groups last, to even out the two workers at the end
+    # (with the browser test last, it ran alone for its last half minute while the other core idled)
     slow = {}
     for item in items:
         group = item.get_closest_marker("xdist_group").args[0]
@@ -130,9 +131,9 @@ def pytest_collection_modifyitems(config, items):
         if needs_smoke_book(item):
             return (0, 0)
         if item.get_closest_marker("after_smoke_book"):
-            return (3, 0)
+            return (2, 0)
         n = slow[item.get_closest_marker("xdist_group").args[0]]
-        return (1, -n) if n else (2, 0)
+        return (1, -n) if n else (3, 0)
 
     items.sort(key=order)
 

@@ -59,7 +59,7 @@ def test_kl_split_of_narrow_separated_posteriors_puts_log_n_in_the_mutual_inform
 
 def test_kl_split_marginal_term_matches_a_closed_form_case():
     # every posterior the same N(m, s^2): q(z) is that Gaussian, I_q = 0 and KL(q(z)||p) = the KL itself
-    n, d = 200, 2
+    n = 200
     means = np.tile([0.7, -0.3], (n, 1))
     log_vars = np.tile([math.log(0.25), math.log(2.0)], (n, 1))
     split = sq.kl_split(means, log_vars)

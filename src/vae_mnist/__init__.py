@@ -12,64 +12,113 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 __version__ = "0.1.0"
 
 
-def _import_tensorflow_quietly():
-    """Import TensorFlow with file descriptor 2 silenced.
+class _Quiet:
+    """File descriptor 2 silenced: TensorFlow's C++ start-up lines ("All log messages before
+    absl::InitializeLog()...", oneDNN notices) ignore TF_CPP_MIN_LOG_LEVEL; they would clutter the
+    terminal and become warnings in the book build. Set VAE_MNIST_TF_VERBOSE=1 to see them."""
 
-    TensorFlow's C++ start-up lines ("All log messages before absl::InitializeLog()...",
-    oneDNN notices) ignore TF_CPP_MIN_LOG_LEVEL; they would clutter the terminal and
-    become warnings in the book build. Set VAE_MNIST_TF_VERBOSE=1 to see them.
-    """
-    import sys
+    def __enter__(self):
+        import sys
 
-    if os.environ.get("VAE_MNIST_TF_VERBOSE") or os.environ.get("KERAS_BACKEND") != "tensorflow" \
-            or "tensorflow" in sys.modules:
-        return
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        self.saved = None
+        if os.environ.get("VAE_MNIST_TF_VERBOSE"):
+            return self
+        try:
+            sys.stderr.flush()
+            self.saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):
+            return self
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
         os.close(devnull)
+        return self
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            os.dup2(self.saved, 2)
+            os.close(self.saved)
+        return False
+
+
+class _KerasHook:
+    """Keras and TensorFlow when something first asks for them, not at ``import vae_mnist``.
+
+    ``import vae_mnist`` costs milliseconds: a process that never builds or opens a model (``vae-mnist
+    --help`` or ``list``, a Dask worker, the ``jupyter-book`` process, a run page whose parameters are
+    wrong) never starts TensorFlow (about 4 s). The first import of ``tensorflow`` in this process, from
+    anywhere (the package, a chapter, Keras itself), is made quietly, and right after the first import of
+    ``keras`` the package's ``VAE`` class is registered with it, so ``keras.models.load_model("model.keras")``
+    works after ``import vae_mnist`` as it always did. A finder at the front of ``sys.meta_path`` that only
+    wraps the real loader's ``exec_module`` for these two names; it takes itself out once Keras is in.
+    """
+
+    NAMES = ("tensorflow", "keras")
+
+    def __init__(self):
+        self.running = 0        # imports of the two under way (TensorFlow imports Keras, and Keras TensorFlow)
+        self.keras_in = False
+
+    def find_spec(self, name, path=None, target=None):
+        import sys
+
+        if name not in self.NAMES:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        original = loader.exec_module
+
+        def exec_module(module):
+            self.running += 1
+            try:
+                if name == "tensorflow" and os.environ.get("KERAS_BACKEND") == "tensorflow":
+                    with _Quiet():
+                        original(module)
+                else:
+                    original(module)
+            finally:
+                self.running -= 1
+            self.keras_in = self.keras_in or name == "keras"
+            if self.keras_in and self.running == 0:  # both imports finished: the class can be defined
+                self.remove()
+                from . import model  # noqa: F401  (registers VAE with Keras)
+
+        loader.exec_module = exec_module  # this spec's own loader object: nothing else is changed
+        return spec
+
+    def remove(self):
+        import sys
+
+        while self in sys.meta_path:
+            sys.meta_path.remove(self)
 
 
 def load_keras() -> None:
-    """Import TensorFlow (quietly) and register the package's ``VAE`` class with Keras."""
-    _import_tensorflow_quietly()
+    """Import TensorFlow (quietly) and Keras now, with the package's ``VAE`` class registered."""
+    import keras  # noqa: F401  (through _KerasHook the first time)
+
     from . import model  # noqa: F401
-
-
-def _started_as_the_command_line() -> bool:
-    """Whether this process is the ``vae-mnist`` command (or ``python -m vae_mnist.cli``).
-
-    The command reads its arguments first and imports TensorFlow only for a command that needs it
-    (``cli.main`` calls :func:`load_keras`): ``--help``, an argument error or ``vae-mnist list``
-    answer at once. Every other ``import vae_mnist`` loads Keras right away, as before.
-    """
-    import sys
-
-    argv = list(getattr(sys, "orig_argv", None) or [])
-    if "-m" in argv:
-        return argv[argv.index("-m") + 1:argv.index("-m") + 2] == ["vae_mnist.cli"]
-    return bool(sys.argv) and os.path.basename(sys.argv[0]) in ("vae-mnist", "vae-mnist.exe")
 
 
 from .errors import VaeMnistError, ConfigError, DataError  # noqa: E402,F401
 from .config import RunConfig  # noqa: E402,F401
 
-#: Set (to 1) by the package for its own helper processes that may never need Keras: a local Dask worker
-#: (each task runs in a child process of its own) and the ``jupyter-book`` process that loads
-#: :mod:`vae_mnist.sphinx_extension`. There ``import vae_mnist`` leaves TensorFlow out (about 4 s of
-#: start-up); the package loads Keras itself wherever it builds or opens a model.
-ENV_KERAS_ON_DEMAND = "VAE_MNIST_KERAS_ON_DEMAND"
 
-if not _started_as_the_command_line() and not os.environ.get(ENV_KERAS_ON_DEMAND):
-    # Registers the VAE class with Keras, so keras.models.load_model("model.keras") works after
-    # `import vae_mnist` (Keras itself is imported by TensorFlow: no extra start-up time).
-    load_keras()
+def _install_keras_hook() -> None:
+    import sys
+
+    if "keras" in sys.modules:  # Keras came first: register now
+        load_keras()
+    elif not any(isinstance(f, _KerasHook) for f in sys.meta_path):
+        sys.meta_path.insert(0, _KerasHook())
+
+
+_install_keras_hook()

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from . import ENV_KERAS_ON_DEMAND
 from .pages import KERNEL_LOG_ARGS, KERNEL_NAME, RUNS_DIR, book_root, page_name, prune_run_pages, run_notebook
 from .profiles import ENV_PROFILE, ENV_SEEDS, book_runs, current_profile, current_seeds
 from .page_stamps import invalidate_execution_cache, source_hash, write_stamp
@@ -57,8 +56,6 @@ def quiet_kernel_path(root: Path) -> Optional[Path]:
     kernel_dir.mkdir(parents=True, exist_ok=True)
     data = spec.to_dict()
     data["argv"] = [a for a in data["argv"] if a not in KERNEL_LOG_ARGS] + KERNEL_LOG_ARGS
-    # the chapters' `import vae_mnist` as a reader's (Keras registered), whatever the build process has
-    data["env"] = {**data.get("env", {}), ENV_KERAS_ON_DEMAND: ""}
     (kernel_dir / "kernel.json").write_text(json.dumps(data, indent=1))
     return folder
 
@@ -92,7 +89,6 @@ def run_jupyter_book(root: Path, builder: str = "html", say=print) -> int:
     env = dict(os.environ)
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     env.pop("MPLBACKEND", None)  # an inherited "Agg" would turn the chapters' figures into text
-    env[ENV_KERAS_ON_DEMAND] = "1"  # Sphinx loads vae_mnist.sphinx_extension, which needs no TensorFlow
     kernels = quiet_kernel_path(root)
     if kernels is not None:
         env["JUPYTER_PATH"] = os.pathsep.join([str(kernels)] + [p for p in env.get("JUPYTER_PATH", "").split(os.pathsep) if p])

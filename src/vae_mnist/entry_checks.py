@@ -105,7 +105,7 @@ def load_keras_archive(folder: Path, file: str):
 
     from . import load_keras
 
-    load_keras()  # the package's model class registered, even where `import vae_mnist` left Keras out
+    load_keras()  # TensorFlow imported quietly, the package's model class registered
 
     try:
         return keras.models.load_model(Path(folder) / file, safe_mode=True), None

@@ -39,7 +39,6 @@ import time
 from pathlib import Path
 from typing import Iterator, Optional
 
-from . import ENV_KERAS_ON_DEMAND
 from .config import RunConfig
 from .errors import VaeMnistError
 
@@ -104,7 +103,7 @@ def execute_job(config: dict, iwae_k: Optional[int] = None, data_dir=None, archi
         if archive is not None:
             (scratch / "in.tar.gz").write_bytes(archive)
         log = scratch / "log.txt"
-        env = {k: v for k, v in os.environ.items() if k != ENV_KERAS_ON_DEMAND}  # the run's process: Keras at import
+        env = dict(os.environ)
         threads = task_threads()
         if threads is not None:  # read by TensorFlow when the run's process starts
             env.update(TF_NUM_INTRAOP_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
@@ -193,8 +192,7 @@ def local_cluster_env(workers: int, cores: Optional[int] = None) -> dict:
     cores = cores or os.cpu_count() or 1
     share = str(max(1, cores // max(1, workers)))
     return {"TF_NUM_INTRAOP_THREADS": share, "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": share,
-            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"), ENV_SHARE_CORES: str(cores),
-            ENV_KERAS_ON_DEMAND: "1"}  # the worker only starts task processes: no TensorFlow in it
+            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"), ENV_SHARE_CORES: str(cores)}
 
 
 def threads_for(cores: int, running: int) -> int:
