@@ -66,20 +66,11 @@ def _print_metrics(metrics: dict, as_json: bool) -> None:
         print(json.dumps(metrics, sort_keys=True))
 
 
-def _keras() -> None:
-    """TensorFlow and Keras, imported quietly: called by a command once its arguments are checked, so
-    ``--help``, a bad argument or ``vae-mnist list`` never wait for TensorFlow."""
-    from . import load_keras
-
-    load_keras()
-
-
 def cmd_train(args) -> int:
     config = config_from_args(args)
     from .store import cache_dir
 
-    cache_dir()  # a cache path that is a file: one line before TensorFlow loads
-    _keras()
+    cache_dir()  # a cache path that is a file: one line before any work
     from .runs import get_run
 
     run = get_run(config, data_dir=args.data_dir, force=args.force, progress=_progress(args.json))
@@ -104,7 +95,6 @@ def resolve_run(text: str):
 
     for candidate in (Path(text).expanduser(), cache_dir() / text):
         if candidate.is_dir():
-            _keras()
             return open_run(candidate, say=lambda s: print(s, file=sys.stderr))
     raise VaeMnistError(f"no run {text!r} (neither a folder nor a run name in {cache_dir()})")
 
@@ -132,7 +122,6 @@ def cmd_evaluate(args) -> int:
 
 def cmd_sample(args) -> int:
     run = resolve_run(args.run)
-    _keras()
     from .figures import prior_samples_figure
 
     fig = prior_samples_figure(run.model, n=args.n, seed=args.seed)
@@ -164,7 +153,6 @@ def cmd_list(args) -> int:
 
 def cmd_run(args) -> int:
     config = config_from_args(args)
-    _keras()
     from .pages import run_notebook
 
     out = run_notebook(config, output_dir=args.output_dir, data_dir=args.data_dir, force=args.force)
@@ -179,7 +167,6 @@ def cmd_book(args) -> int:
     from .parallel import scheduler_address
 
     scheduler_address(args.scheduler)  # a malformed address stops here, before any work
-    _keras()
     from .book import build_book
 
     return build_book(profile=profile, seeds=seeds, root=args.root, workers=_workers(args),
@@ -215,7 +202,6 @@ def cmd_sweep(args) -> int:
                    epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                    train_subset=args.train_subset, test_subset=args.test_subset)
     say = _progress(args.json)
-    _keras()
     say(f"sweep: {len(configs)} configuration(s)")
     outcomes = sweep(configs, iwae_k=args.iwae_k, workers=_workers(args),
                      scheduler=args.scheduler, data_dir=args.data_dir, progress=say)
