@@ -5,7 +5,6 @@ import json
 import re
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from conftest import ROOT
@@ -124,22 +123,7 @@ def test_train_a_binarized_z50_run_from_the_command_line(tmp_path):
     assert metrics["test_size"] == 100 and metrics["test_neg_elbo"] > 0
 
 
-@pytest.mark.slow
-def test_the_papermill_route_runs_a_binarized_configuration(tmp_path):
-    out = tmp_path / "pages"
-    result = cli("run", "--latent-dim", "2", "--binarize", "dynamic", *TINY, "--output-dir", str(out),
-                 tmp_cache=tmp_path / "cache")
-    assert result.returncode == 0, result.stderr
-    (page,) = out.glob("*.ipynb")
-    assert "-bin-" in page.name
-    nb = nbformat.read(page, as_version=4)
-    assert nb.metadata["papermill"]["parameters"]["binarize"] == "dynamic"
-    assert nb.metadata["vae_mnist"]["config"]["binarize"] == "dynamic"
-    assert "dynamic binarization" in nb.cells[0].source
-    block = next(c for c in nb.cells if c.cell_type == "markdown" and "Parameters of this run" in c.source)
-    assert "| `binarize` | **dynamic** | none |" in block.source and "--binarize dynamic" in block.source
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    assert not [o for o in outputs if o.output_type == "error"]
+# (the papermill route with a binarized configuration, `vae-mnist run --binarize dynamic`: test_papermill.py)
 
 
 @pytest.mark.slow

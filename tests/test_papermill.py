@@ -1,4 +1,5 @@
-"""The run template executed with papermill: a non-default configuration works, bad parameters fail clearly."""
+"""The run template executed with papermill (`vae-mnist run`): a non-default configuration works, bad parameters
+fail clearly."""
 from __future__ import annotations
 
 import os
@@ -27,26 +28,33 @@ def private_cache(tmp_path, monkeypatch):
     return cache
 
 
-def test_template_runs_a_non_default_latent_size(tmp_path, private_cache):
+def test_vae_mnist_run_executes_the_template_for_a_non_default_configuration(tmp_path, private_cache):
+    """`vae-mnist run` (README) with a latent size and a binarization that are not the defaults: the run is
+    trained into the cache, the page is executed by papermill, and its text says what was run."""
     from vae_mnist import RunConfig
     from vae_mnist.pages import run_notebook
     from vae_mnist.runs import run_path
 
-    config = RunConfig(**TINY)
-    messages = []
+    config = RunConfig(**TINY, binarize="dynamic")
     # a page half-written by a process that no longer exists is removed when the next one starts
     dead_pid = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                                   text=True).stdout)
-    (tmp_path / "runs").mkdir()
-    leftover = tmp_path / "runs" / f".{config.name()}.tmp-{dead_pid}.ipynb"
+    out = tmp_path / "runs"
+    out.mkdir()
+    leftover = out / f".{config.name()}.tmp-{dead_pid}.ipynb"
     leftover.write_text("{}")
-    page = run_notebook(config, output_dir=tmp_path / "runs", progress=messages.append)
-    assert not leftover.exists() and not list((tmp_path / "runs").glob(".*.ipynb"))
-    assert page == tmp_path / "runs" / f"{config.name()}.ipynb"
+    args = ["run", "--latent-dim", "3", "--binarize", "dynamic", "--epochs", "1", "--batch-size", "100",
+            "--train-subset", "500", "--test-subset", "200", "--output-dir", str(out)]
+    result = subprocess.run(vae_mnist_command() + args, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not leftover.exists() and not list(out.glob(".*.ipynb"))
+    page = out / f"{config.name()}.ipynb"
+    assert f"executed run page: {page}" in result.stdout and "-bin-" in page.name
     assert run_path(config).is_dir(), "the run was not trained into the cache"
     nb = nbformat.read(page, as_version=4)
     assert nb.metadata["kernelspec"]["name"] == "python3"
     assert nb.metadata["papermill"]["parameters"]["latent_dim"] == 3
+    assert nb.metadata["papermill"]["parameters"]["binarize"] == "dynamic"
     assert nb.metadata["vae_mnist"]["config"] == config.to_dict()
     assert nb.metadata["vae_mnist"]["stamp"]
     # the raw parameter cells are hidden, a readable block replaces them
@@ -55,8 +63,9 @@ def test_template_runs_a_non_default_latent_size(tmp_path, private_cache):
     assert "latent_dim = 3" in injected[0].source
     block = next(c for c in nb.cells if c.cell_type == "markdown" and "Parameters of this run" in c.source)
     assert "| `latent_dim` | **3** | 20 |" in block.source
-    assert "vae-mnist run --latent-dim 3 --epochs 1" in block.source
-    assert nb.cells[0].source.startswith("# Run: z = 3 (")
+    assert "| `binarize` | **dynamic** | none |" in block.source
+    assert "vae-mnist run --latent-dim 3 --epochs 1" in block.source and "--binarize dynamic" in block.source
+    assert nb.cells[0].source.startswith("# Run: z = 3 (") and "dynamic binarization" in nb.cells[0].source
     # every code cell ran, none failed, and the figures are there
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
@@ -67,8 +76,8 @@ def test_template_runs_a_non_default_latent_size(tmp_path, private_cache):
                for o in outputs)
     # unchanged: the page is not executed again
     mtime = page.stat().st_mtime_ns
-    messages.clear()
-    assert run_notebook(config, output_dir=tmp_path / "runs", progress=messages.append) == page
+    messages = []
+    assert run_notebook(config, output_dir=out, progress=messages.append) == page
     assert page.stat().st_mtime_ns == mtime
     assert any("up to date" in m for m in messages)
 
