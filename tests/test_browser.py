@@ -37,8 +37,8 @@ from vae_mnist import explorer, figures
 from vae_mnist.pages import RUN_DOWNLOADS
 from vae_mnist.model import build_vae
 
-# the fixture `book` asks for the smoke book by name; the module is a group of its own, scheduled after every
-# other module (tests/conftest.py), so either worker takes it once the book is built
+# the fixture `book` asks for the smoke book by name; the module is a group of its own, scheduled after the
+# slow modules and before the quick ones (tests/conftest.py), so either worker takes it once the book is built
 pytestmark = [pytest.mark.slow, pytest.mark.after_smoke_book]
 
 CHROMIUM = os.environ.get("VAE_MNIST_CHROMIUM", "/usr/bin/chromium")
@@ -316,6 +316,8 @@ def test_every_page_reads_right_offline_in_light_and_dark(book, open_page):
     """Every page, opened with the reader's system in the light scheme, then switched to dark (the theme
     follows the system setting while the page is open): what is the same in both schemes (images, equations,
     links, search field, title, run downloads) is checked once, the theme and the explorer's contrast in both."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     html_dir = book.html
     problems, blocked, opaque_checked = [], set(), {}
     n_images = n_math = n_run_pages = 0
@@ -369,7 +371,7 @@ def test_every_page_reads_right_offline_in_light_and_dark(book, open_page):
         p.page.emulate_media(color_scheme="dark")
         try:
             p.page.wait_for_function("() => document.documentElement.dataset.theme === 'dark'", timeout=5000)
-        except Exception:
+        except PlaywrightTimeout:
             problems.append(f"{rel}: theme stays {p.page.evaluate('document.documentElement.dataset.theme')!r} "
                             "with the reader's system switched to dark")
         for t in p.page.evaluate(CONTRAST_JS, ".vae-explorer"):
