@@ -96,12 +96,16 @@ def run_jupyter_book(root: Path, builder: str = "html", say=print) -> int:
 
 
 def build_book(profile: str = "full", seeds: int = 1, root=None, data_dir=None, progress=print,
-               workers: int = 1, scheduler=None) -> int:
+               workers: int = 1, scheduler=None, compare=None) -> int:
     """Train what the cache lacks, execute the run pages, build ``<root>/_build/html``.
 
     ``workers > 1`` (or a ``scheduler`` address, or ``$DASK_SCHEDULER_ADDRESS``) trains and evaluates
     the runs on a Dask cluster (:mod:`vae_mnist.parallel`); ``workers=1`` in this process, serially.
     Returns the exit code of ``jupyter-book build`` (non-zero on any warning or cell error).
+
+    The build ends by writing its results ledger, ``_build/results.json`` (:mod:`vae_mnist.ledger`),
+    and the Provenance page's account of what changed since the ledger ``compare`` (a ``results.json``
+    or a built book), by default since this root's previous build.
     """
     say = progress or (lambda s: None)
     t_start = time.perf_counter()
@@ -114,6 +118,22 @@ def build_book(profile: str = "full", seeds: int = 1, root=None, data_dir=None, 
     os.environ[ENV_PROFILE] = profile  # chapters read these through book_config()/current_seeds()
     os.environ[ENV_SEEDS] = str(seeds)
     from .runs import cache_dir
+    from . import ledger as ledgers
+
+    # the ledger this build is compared with: read now, before this build replaces it (a bad --compare stops here)
+    baseline, baseline_label = None, None
+    previous = ledgers.ledger_path(root)
+    if compare is not None or previous.is_file():
+        source = compare if compare is not None else previous
+        try:
+            baseline = ledgers.load_ledger(source)
+            baseline_label = ledgers.ledger_label(baseline, "the previous build of this folder" if compare is None else source)
+        except ledgers.LedgerError as exc:
+            if compare is not None:
+                raise
+            say(f"note: the previous build's ledger is not comparable ({exc}); the Provenance page compares with nothing")
+    ledgers.provenance_path(root).parent.mkdir(parents=True, exist_ok=True)
+    ledgers.provenance_path(root).write_text(ledgers.provenance_markdown(None))
 
     quiet_tensorflow_retracing()
     configs = book_runs(profile, seeds)
@@ -161,6 +181,21 @@ def build_book(profile: str = "full", seeds: int = 1, root=None, data_dir=None, 
 
     # (d) the HTML build, strict
     code = run_jupyter_book(root, say=say)
+    # (e) the results ledger from the executed chapters and the run cache, and the Provenance page from it
+    # (a second, incremental pass of the HTML build re-reads that one page; nothing re-executes)
+    if code == 0:
+        ledger = ledgers.book_ledger(root, profile, seeds, package=src_hash)
+        diff = ledgers.diff_ledgers(baseline, ledger) if baseline is not None else None
+        ledgers.write_ledger(ledger, ledgers.ledger_path(root))
+        ledgers.provenance_path(root).write_text(ledgers.provenance_markdown(ledger, diff, baseline_label))
+        say(f"results ledger {ledgers.ledger_path(root)}: {len(ledger['glue'])} glued values, "
+            f"{len(ledger['figures'])} figures, {len(ledger['runs'])} runs; "
+            + ("no earlier build to compare with" if diff is None else
+               ("nothing changed since " if diff.empty else f"{len(diff.chapters())} page(s) changed since ")
+               + baseline_label))
+        code = run_jupyter_book(root, say=say)
+        if code == 0:
+            shutil.copy2(ledgers.ledger_path(root), root / "_build" / "html" / ledgers.LEDGER_FILE)
     t_end = time.perf_counter()
     say(f"book build {'finished' if code == 0 else 'FAILED (exit %d)' % code} in {t_end - t_start:.0f}s "
         f"(runs {t_train - t_start:.0f}s, run pages {t_pages - t_train:.0f}s, HTML {t_end - t_pages:.0f}s); "

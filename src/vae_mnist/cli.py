@@ -11,8 +11,8 @@ import signal
 import sys
 from pathlib import Path
 
-from .cli_types import (_env_choice, _env_positive_int, _existing_dir, _non_negative_int,  # noqa: F401
-                        _positive_float, _positive_int, _seed)
+from .cli_types import (_env_choice, _env_positive_int, _existing_dir, _non_negative_float,  # noqa: F401
+                        _non_negative_int, _positive_float, _positive_int, _seed)
 from .errors import ConfigError, Terminated, VaeMnistError
 
 
@@ -170,7 +170,24 @@ def cmd_book(args) -> int:
     from .book import build_book
 
     return build_book(profile=profile, seeds=seeds, root=args.root, workers=_workers(args),
-                      scheduler=args.scheduler)
+                      scheduler=args.scheduler, compare=args.compare)
+
+
+def cmd_diff(args) -> int:
+    """What changed between two builds: 0 identical, 1 changed, 2 could not compare (like ``diff``)."""
+    from . import ledger as ledgers
+
+    try:
+        old, new = ledgers.load_ledger(args.old), ledgers.load_ledger(args.new)
+        diff = ledgers.diff_ledgers(old, new, rtol=args.rtol)
+        text = ledgers.render(diff, ledgers.ledger_label(old, args.old), ledgers.ledger_label(new, args.new),
+                              markdown=args.markdown)
+    except (VaeMnistError, ConfigError):
+        raise
+    except Exception as exc:  # anything else that stops the comparison is still "could not compare"
+        raise ledgers.LedgerError(f"could not compare {args.old} with {args.new} ({type(exc).__name__}: {exc})")
+    print(text, end="")
+    return 0 if diff.empty else 1
 
 
 def cmd_pdf(args) -> int:
@@ -279,7 +296,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", default=None, help="book root (default: the project)")
     _add_cluster_arguments(p, "worker processes of the embedded Dask cluster that trains and evaluates the runs; "
                               "1: in this process, serially (default %(default_workers)s)")
+    p.add_argument("--compare", default=None, metavar="LEDGER",
+                   help="the results ledger (a results.json, or a built book) the Provenance page compares this build "
+                        "with (default: this root's previous build, if any)")
     p.set_defaults(func=cmd_book)
+
+    p = sub.add_parser("diff", help="what changed between two builds' results (their results.json ledgers, or the "
+                                    "built books): exit 0 identical, 1 changed, 2 could not compare")
+    p.add_argument("old", help="the earlier build: a results.json, or a built book's folder")
+    p.add_argument("new", help="the later build: a results.json, or a built book's folder")
+    p.add_argument("--rtol", type=_non_negative_float, default=0.0,
+                   help="relative tolerance for numbers (default 0: exact, the runs reproduce bit for bit)")
+    p.add_argument("--markdown", action="store_true", help="Markdown (for a CI job summary) instead of text")
+    p.set_defaults(func=cmd_diff)
 
     p = sub.add_parser("pdf", help="one PDF of the whole book (from the book `vae-mnist book` built): "
                                    "_build/pdf/book.pdf")
