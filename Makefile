@@ -13,6 +13,9 @@ BIN    := $(VENV)/bin
 SEEDS  ?= 1
 # WORKERS=N: training processes of the build's Dask cluster (empty: vae-mnist's default; 1: serial)
 WORKERS ?=
+# COMPARE=LEDGER: the results ledger (results.json, or a built book) the Provenance page compares with
+# (empty: this folder's previous build)
+COMPARE ?=
 DATA_DIR := $(or $(VAE_MNIST_DATA_DIR),$(wildcard $(CURDIR)/../shared/data/mnist))
 export VAE_MNIST_DATA_DIR := $(DATA_DIR)
 
@@ -33,7 +36,7 @@ $(VENV)/.installed: pyproject.toml requirements-lock.txt
 
 book: venv
 	scripts/ensure-fashion.sh
-	$(BIN)/vae-mnist book --seeds $(SEEDS) $(if $(WORKERS),--workers $(WORKERS))
+	$(BIN)/vae-mnist book --seeds $(SEEDS) $(if $(WORKERS),--workers $(WORKERS)) $(if $(COMPARE),--compare "$(COMPARE)")
 
 # -n auto: one pytest worker per core; --dist loadgroup: each test module stays on one worker (its
 # trained fixtures are made once) and the smoke book's tests form one group, started first (collection

@@ -167,6 +167,10 @@ def test_rebuild_with_nothing_changed_retrains_nothing_and_is_quick(smoke_book, 
     assert "executing run page" not in out, "a rebuild re-executed a run page"
     assert "execution cache dropped" not in out
     assert re.search(r"Executing: |Executing notebook", out) is None, "a rebuild re-executed a chapter"
+    # the rebuild compared itself with the build before it: its Provenance page says nothing moved
+    assert "nothing changed since the previous build" in out, out[-2000:]
+    page = (smoke_book_html / "book" / "provenance.html").read_text()
+    assert "No result changed between that build and this one" in page
 
 
 def test_source_change_drops_the_execution_cache(tmp_path):

@@ -39,8 +39,8 @@ def test_workflow_runs_the_readme_commands_caches_runs_and_deploys():
     steps = wf["jobs"]["build"]["steps"]
     runs = [s.get("run", "") for s in steps]
     assert any(r.strip() == "make test" for r in runs)
-    assert any(r.strip() == "make book" for r in runs)
-    assert runs.index("make test") < runs.index("make book")
+    book = next(i for i, r in enumerate(runs) if r.strip().split(" ")[:2] == ["make", "book"])
+    assert runs.index("make test") < book
     readme = (ROOT / "README.md").read_text()
     assert "make book" in readme and "make test" in readme
     cache = next(s for s in steps if str(s.get("uses", "")).startswith("actions/cache"))
@@ -79,7 +79,7 @@ def test_run_cache_restores_the_newest_cache_by_prefix_and_reports_what_it_reuse
     runs = [s.get("run", "") for s in steps]
     snap = next(i for i, r in enumerate(runs) if "cache-report.py snapshot" in r)
     compare = next(i for i, r in enumerate(runs) if "cache-report.py compare" in r)
-    assert steps.index(cache) < snap < runs.index("make book") < compare
+    assert steps.index(cache) < snap < next(i for i, r in enumerate(runs) if r.startswith("make book")) < compare
 
 
 def test_cache_report_tells_reused_from_trained(tmp_path, monkeypatch):
@@ -107,10 +107,67 @@ def test_workflow_builds_the_pdf_after_the_book_and_publishes_it_with_the_html()
     wf = yaml.safe_load(WORKFLOW.read_text())
     steps = wf["jobs"]["build"]["steps"]
     runs = [s.get("run", "") for s in steps]
-    book = runs.index("make book")
+    book = next(i for i, r in enumerate(runs) if r.startswith("make book"))
     pdf = next(i for i, r in enumerate(runs) if "make pdf" in r)
     upload = next(i for i, s in enumerate(steps) if str(s.get("uses", "")).startswith("actions/upload-pages-artifact"))
     assert book < pdf < upload
     assert "cp _build/pdf/book.pdf _build/html/" in runs[pdf]
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^pdf:.*\n(\t.*\n)*\t\$\(BIN\)/vae-mnist pdf", makefile, re.M)
+
+
+def step(steps, words: str) -> dict:
+    return next(s for s in steps if words in s.get("name", ""))
+
+
+def run_step(script: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=str(cwd), env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_the_compare_steps_fetch_the_published_ledger_and_write_the_diff_into_the_job_summary(tmp_path):
+    """The workflow's own scripts, run here: the published ledger is fetched from html_base_url (a file:// book
+    here), the build is told to compare with it, and the job summary gets `vae-mnist diff --markdown`'s report;
+    with no published ledger, the summary says so and the build compares with nothing."""
+    import json
+    import os
+    import shutil
+
+    from test_ledger import BASE, ledger_of
+
+    wf = yaml.safe_load(WORKFLOW.read_text())
+    steps = wf["jobs"]["build"]["steps"]
+    names = [s.get("name", "") for s in steps]
+    fetch, build, summary = (step(steps, w) for w in ("ledger of the published", "Build the book", "job summary"))
+    assert names.index(fetch["name"]) < names.index(build["name"]) < names.index(summary["name"])
+    assert names.index(summary["name"]) < names.index(next(n for n in names if "Upload the HTML" in n))
+    published = tmp_path / "site"
+    work = tmp_path / "work"
+    ledger_of(published, BASE)
+    shutil.copy2(published / "_build" / "results.json", published / "results.json")
+    ledger_of(work, dict(BASE, nll=147.5), word="smaller")
+    (work / "_config.yml").write_text(f"html:\n  baseurl: {published.as_uri()}/\n")
+    (work / ".venv").symlink_to(Path(sys.prefix))
+    env = dict(os.environ, RUNNER_TEMP=str(tmp_path / "runner"), GITHUB_STEP_SUMMARY=str(tmp_path / "summary.md"))
+    (tmp_path / "runner").mkdir()
+
+    got = run_step(fetch["run"], work, env)
+    assert got.returncode == 0 and "compared with file://" in got.stdout, got.stdout + got.stderr
+    assert json.loads((tmp_path / "runner" / "published-results.json").read_text())["format"] == 1
+    # the build step hands that ledger to make book (its command line, as bash expands it)
+    make = build["run"].replace("make book", "echo make book", 1)
+    assert run_step(make, work, env).stdout.strip() == f"make book COMPARE={tmp_path / 'runner' / 'published-results.json'}"
+    got = run_step(summary["run"], work, env)
+    assert got.returncode == 0, got.stdout + got.stderr
+    text = (tmp_path / "summary.md").read_text()
+    assert "## Results compared with the published book" in text
+    assert "`book/loss:nll`: 146.831 -> 147.5" in text and "`'larger'` -> `'smaller'`" in text
+
+    # a book that was never published: nothing to fetch, nothing to compare with, and the job goes on
+    shutil.rmtree(published)
+    (tmp_path / "summary.md").unlink()
+    got = run_step(fetch["run"], work, env)
+    assert got.returncode == 0 and "no published ledger" in got.stdout, got.stdout + got.stderr
+    assert run_step(make, work, env).stdout.strip() == "make book COMPARE="
+    got = run_step(summary["run"], work, env)
+    assert got.returncode == 0 and "No published ledger to compare with." in (tmp_path / "summary.md").read_text()

@@ -132,8 +132,9 @@ def build_book(profile: str = "full", seeds: int = 1, root=None, data_dir=None, 
             if compare is not None:
                 raise
             say(f"note: the previous build's ledger is not comparable ({exc}); the Provenance page compares with nothing")
-    ledgers.provenance_path(root).parent.mkdir(parents=True, exist_ok=True)
-    ledgers.provenance_path(root).write_text(ledgers.provenance_markdown(None))
+    if not ledgers.provenance_path(root).is_file():  # the page's include must exist for the first pass
+        ledgers.provenance_path(root).parent.mkdir(parents=True, exist_ok=True)
+        ledgers.provenance_path(root).write_text(ledgers.provenance_markdown(None))
 
     quiet_tensorflow_retracing()
     configs = book_runs(profile, seeds)

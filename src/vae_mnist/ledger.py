@@ -82,43 +82,59 @@ def glue_references(source: str) -> Dict[str, List[str]]:
     return out
 
 
+def notebook_outputs(path: Path):
+    """``(code cell number, output)`` for every output of an executed notebook, then its glued values.
+
+    MyST-NB keeps glued values out of the notebook it writes (``<chapter>.ipynb``) and stores them beside
+    it, ``<chapter>.glue.json``; papermill's run pages keep them in the cells' outputs.
+    """
+    nb = json.loads(Path(path).read_text())
+    code_cell = 0
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code":
+            code_cell += 1
+            for output in cell.get("outputs", []):
+                yield code_cell, output
+    glue = Path(path).with_suffix(".glue.json")
+    if glue.is_file():
+        for output in json.loads(glue.read_text()).values():
+            yield None, output
+
+
 def notebook_records(path: Path, chapter: str, source: Optional[str]) -> tuple:
     """The glued values and the figures of one executed notebook."""
-    nb = json.loads(Path(path).read_text())
     refs = glue_references(source or "")
     glued: Dict[str, dict] = {}
     figures: Dict[str, dict] = {}
-    code_cell = 0
-    for cell in nb.get("cells", []):
-        if cell.get("cell_type") != "code":
-            continue
-        code_cell += 1
-        shown = 0
-        for output in cell.get("outputs", []):
-            data = output.get("data") or {}
-            name = (output.get("metadata") or {}).get("scrapbook", {}).get("name")
+    shown: Dict[int, int] = {}
+    for code_cell, output in notebook_outputs(path):
+        data = output.get("data") or {}
+        name = (output.get("metadata") or {}).get("scrapbook", {}).get("name")
+        if name:
+            data = {k[len(GLUE_PREFIX):] if k.startswith(GLUE_PREFIX) else k: v for k, v in data.items()}
+        png = data.get("image/png")
+        if png is not None:
+            png = "".join(png) if isinstance(png, list) else png
             if name:
-                data = {k[len(GLUE_PREFIX):] if k.startswith(GLUE_PREFIX) else k: v for k, v in data.items()}
-            png = data.get("image/png")
-            if png is not None:
-                png = "".join(png) if isinstance(png, list) else png
-                shown += 1
-                label = name or (f"cell {code_cell}" + (f" #{shown}" if shown > 1 else ""))
-                figures[f"{chapter}:{label}"] = {"chapter": chapter, "label": label, **thumbnail(base64.b64decode(png))}
-                continue
-            if not name:
-                continue
-            kind = "markdown" if "text/markdown" in data else "text"
-            text = data.get("text/markdown") or data.get("text/plain") or ""
-            text = "".join(text) if isinstance(text, list) else text
-            record = {"chapter": chapter, "name": name, "kind": kind, "value": text}
-            number = plain_number(text) if kind == "text" else None
-            if number is not None:
-                record["kind"] = "number"
-                record["number"] = number
-            if name in refs:
-                record["sentences"] = refs[name]
-            glued[f"{chapter}:{name}"] = record
+                label = name
+            else:
+                shown[code_cell] = shown.get(code_cell, 0) + 1
+                label = f"cell {code_cell}" + (f" #{shown[code_cell]}" if shown[code_cell] > 1 else "")
+            figures[f"{chapter}:{label}"] = {"chapter": chapter, "label": label, **thumbnail(base64.b64decode(png))}
+            continue
+        if not name:
+            continue
+        kind = "markdown" if "text/markdown" in data else "text"
+        text = data.get("text/markdown") or data.get("text/plain") or ""
+        text = "".join(text) if isinstance(text, list) else text
+        record = {"chapter": chapter, "name": name, "kind": kind, "value": text}
+        number = plain_number(text) if kind == "text" else None
+        if number is not None:
+            record["kind"] = "number"
+            record["number"] = number
+        if name in refs:
+            record["sentences"] = refs[name]
+        glued[f"{chapter}:{name}"] = record
     for key, record in glued.items():  # a glued <name>_se is <name>'s standard error
         se = glued.get(key + SE_SUFFIX)
         if record["kind"] == "number" and se is not None and se["kind"] == "number":
@@ -185,6 +201,10 @@ def book_ledger(root, profile: Optional[str] = None, seeds: Optional[int] = None
         except (OSError, ValueError, VaeMnistError) as exc:
             raise LedgerError(f"the book shows run {config.name()}, which the run cache {cache_dir()} lacks ({exc})")
     lock = root / LOCK_FILE
+    if not lock.is_file():  # a copy of the book's sources (the tests' books): the lock of the package's project
+        from .page_stamps import package_dir
+
+        lock = package_dir().parents[1] / LOCK_FILE
     return {"format": FORMAT, "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "profile": profile, "seeds": seeds, "package": package or stamp.get("src"),
             "lock": sha256(lock.read_bytes()) if lock.is_file() else None, "run_cache": str(cache_dir()),

@@ -1,0 +1,117 @@
+"""The results ledger of real smoke builds of the whole book: complete, empty diff between two builds of one
+run cache, and a diff that names exactly what one reseeded run moved.
+
+The builds here are extra smoke builds (fresh roots, the smoke book's run cache or a copy of it), by the same
+command a reader uses; the ledger's reading and diffing on small books is tested in ``tests/test_ledger.py``.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, build_smoke_book, vae_mnist_command
+
+pytestmark = [pytest.mark.slow, pytest.mark.after_smoke_book]
+
+GLUE_CALL = re.compile(r"""\bglue\(\s*(f?)(["'])(.+?)\2""")
+
+
+def glued_names(source: str):
+    """The names a chapter's cells glue, as patterns (an f-string name ``conf_z{z}`` matches ``conf_z2``)."""
+    for f, _, name in GLUE_CALL.findall(source):
+        yield re.compile(re.sub(r"\\\{[^}]*\\\}", ".+", re.escape(name)) if f else re.escape(name))
+
+
+def test_the_smoke_ledger_has_every_glued_name_of_every_chapter(smoke_book_html, smoke_book):
+    ledger = json.loads((smoke_book.root / "_build" / "results.json").read_text())
+    assert (smoke_book_html / "results.json").read_text() == (smoke_book.root / "_build" / "results.json").read_text()
+    chapters = sorted(p for p in (ROOT / "book").rglob("*.md") if "templates" not in p.parts and "runs" not in p.parts)
+    missing, counted = [], 0
+    for path in chapters:
+        chapter = path.relative_to(ROOT).with_suffix("").as_posix()
+        names = [k.split(":", 1)[1] for k in list(ledger["glue"]) + list(ledger["figures"]) if k.startswith(chapter + ":")]
+        for pattern in glued_names(path.read_text()):
+            counted += 1
+            if not any(pattern.fullmatch(n) for n in names):
+                missing.append(f"{chapter}: {pattern.pattern}")
+    assert counted > 300 and not missing, missing
+    from vae_mnist.profiles import book_runs
+
+    assert sorted(ledger["runs"]) == sorted(c.name() for c in book_runs("smoke", 1))
+    run = next(iter(ledger["runs"].values()))
+    assert run["code_hash"] and run["software"]["tensorflow"] and "test_neg_elbo" in run["metrics"]
+    assert ledger["lock"] is None or len(ledger["lock"]) == 64   # the smoke root is a copy without the lock
+    # the Provenance page lists the runs from the ledger
+    page = (smoke_book_html / "book" / "provenance.html").read_text()
+    assert all(name in page for name in ledger["runs"])
+
+
+def diff(old, new, *args) -> subprocess.CompletedProcess:
+    return subprocess.run(vae_mnist_command() + ["diff", str(old), str(new), *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_two_builds_of_one_cache_diff_empty_and_a_reseeded_run_moves_only_what_shows_it(smoke_book, smoke_book_html,
+                                                                                         tmp_path):
+    from vae_mnist.book import copy_book
+    from vae_mnist.ledger import diff_ledgers, load_ledger
+    from vae_mnist.pages import page_name
+    from vae_mnist.profiles import fashion_config
+
+    # (1) a second build, fresh root, the same run cache: nothing may move
+    second = copy_book(tmp_path / "second", ROOT)
+    code, _ = build_smoke_book(second, smoke_book.env, tmp_path / "second.log")
+    assert code == 0, (tmp_path / "second.log").read_text(errors="replace")[-4000:]
+    same = diff(smoke_book.root, second)
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "No result changed" in same.stdout
+
+    # (2) the Fashion-MNIST run retrained with seed 1 in its folder (a copy of the cache), then a third build
+    cache = tmp_path / "cache"
+    shutil.copytree(smoke_book.cache_dir, cache)
+    config = fashion_config("smoke")
+    env = dict(smoke_book.env, VAE_MNIST_CACHE_DIR=str(cache))
+    subprocess.run([sys.executable, "-c", "import sys, dataclasses; from vae_mnist.profiles import fashion_config; "
+                    "from vae_mnist.runs import get_run; "
+                    "get_run(dataclasses.replace(fashion_config('smoke'), seed=1), progress=None)"],
+                   env=env, check=True, timeout=600, capture_output=True)
+    reseeded = dataclasses_replace_name(config)
+    folder, other = cache / config.name(), cache / reseeded
+    for f in folder.iterdir():
+        if f.name != "config.json":
+            f.unlink() if f.is_file() else shutil.rmtree(f)
+    for f in other.iterdir():
+        if f.name != "config.json":
+            shutil.copy2(f, folder / f.name) if f.is_file() else shutil.copytree(f, folder / f.name)
+    shutil.rmtree(other)
+    third = copy_book(tmp_path / "third", ROOT)
+    code, _ = build_smoke_book(third, env, tmp_path / "third.log")
+    assert code == 0, (tmp_path / "third.log").read_text(errors="replace")[-4000:]
+
+    moved = diff(second, third)
+    assert moved.returncode == 1, moved.stdout + moved.stderr
+    d = diff_ledgers(load_ledger(second), load_ledger(third))
+    assert [c["name"] for c in d.runs_changed] == [config.name()] and not d.runs_added and not d.runs_removed
+    assert "retrained" in d.runs_changed[0]["what"][0] and "test_neg_elbo" in d.runs_changed[0]["metrics"]
+    page = f"book/runs/{page_name(config)}"
+    chapters = set(d.chapters())
+    assert {"book/beyond/fashion", page} <= chapters, chapters          # where that run is shown...
+    assert chapters <= {"book/beyond/fashion", page}, chapters          # ...and nowhere else
+    assert any(c["key"].startswith("book/beyond/fashion:") for c in d.numbers)
+    assert any(c["key"].startswith("book/beyond/fashion:") for c in d.figures)
+    assert any(c["key"].startswith(page + ":") for c in d.figures)
+    assert config.name() in moved.stdout and "book/beyond/fashion:" in moved.stdout
+    # the third build compared itself with nothing (a fresh root); told to compare, its Provenance page names the run
+    provenance = (third / "_build" / "provenance.md").read_text()
+    assert "no earlier build to compare with" in provenance
+
+
+def dataclasses_replace_name(config) -> str:
+    import dataclasses
+
+    return dataclasses.replace(config, seed=1).name()
