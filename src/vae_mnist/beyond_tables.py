@@ -208,8 +208,12 @@ def convergence_sentence(history: dict, latent_dim: int, gap: Optional[float] = 
     if c["fall_window"] <= 0:
         return (f"{subject} did not fall (it changed by {-c['fall_window']:+.2f} nats; single epochs moved it "
                 f"by up to {jitter:.2f}){best_note}: by this measure, training had stopped improving the test loss.")
+    if c["fall_window"] <= jitter:  # a fall no larger than one epoch's jitter says nothing either way
+        return (f"{subject} fell by {c['fall_window']:.2f} nats, no more than single epochs moved it "
+                f"(up to {jitter:.2f} nats either way){best_note}: the curve cannot tell whether {n} epochs "
+                "are converged.")
     out = (f"{subject} still fell by {c['fall_window']:.2f} nats, {c['fall_per_epoch']:.3f} per epoch on "
-           f"average, while single epochs moved it by up to {jitter:.2f} nats either way{best_note}: {n} epochs "
+           f"average, more than single epochs moved it (up to {jitter:.2f} nats either way){best_note}: {n} epochs "
            "are not converged.")
     prev = c["fall_previous_window"]
     if prev is not None:

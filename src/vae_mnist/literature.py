@@ -158,7 +158,7 @@ def standing(our_nll: float, our_stderr: Optional[float], reference: PublishedRo
     noise = 2.0 * float(our_stderr) if our_stderr is not None else 0.0
     within = abs(diff) < noise
     if within:
-        words = f"within two standard errors ({abs(diff):.2f} nats {'above' if diff > 0 else 'below'})"
+        words = f"within two of our own standard errors ({abs(diff):.2f} nats {'above' if diff > 0 else 'below'}; the published figure comes without one)"
     else:
         words = f"{abs(diff):.2f} nats {'above' if diff > 0 else 'below'}"
     return {"difference": diff, "within_noise": within, "words": words}
