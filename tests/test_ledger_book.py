@@ -63,17 +63,28 @@ def test_two_builds_of_one_cache_diff_empty_and_a_reseeded_run_moves_only_what_s
     from vae_mnist.pages import page_name
     from vae_mnist.profiles import fashion_config
 
-    # (1) a second build, fresh root, the same run cache: nothing may move
+    # (1) the smoke book's models exported as one archive and imported into an empty cache; a second build, in a
+    # fresh root, on that cache (the same entries, file for file): it trains nothing and nothing may move
+    archive, imported = tmp_path / "models.tar.gz", tmp_path / "imported"
+    env = dict(smoke_book.env, VAE_MNIST_CACHE_DIR=str(smoke_book.cache_dir))
+    subprocess.run(vae_mnist_command() + ["export", "--profile", "smoke", "--seeds", "1", "-o", str(archive)],
+                   env=env, check=True, timeout=600, capture_output=True)
+    env = dict(smoke_book.env, VAE_MNIST_CACHE_DIR=str(imported))
+    done = subprocess.run(vae_mnist_command() + ["import", str(archive)], env=env, timeout=600, capture_output=True,
+                          text=True)
+    assert done.returncode == 0 and "entries installed" in done.stdout, done.stdout + done.stderr
     second = copy_book(tmp_path / "second", ROOT)
-    code, _ = build_smoke_book(second, smoke_book.env, tmp_path / "second.log")
-    assert code == 0, (tmp_path / "second.log").read_text(errors="replace")[-4000:]
+    code, _ = build_smoke_book(second, env, tmp_path / "second.log")
+    log = (tmp_path / "second.log").read_text(errors="replace")
+    assert code == 0, log[-4000:]
+    assert "training " not in log and "epoch " not in log, "a build on the imported archive trained a model"
     same = diff(smoke_book.root, second)
     assert same.returncode == 0, same.stdout + same.stderr
     assert "No result changed" in same.stdout
 
     # (2) the Fashion-MNIST run retrained with seed 1 in its folder (a copy of the cache), then a third build
     cache = tmp_path / "cache"
-    shutil.copytree(smoke_book.cache_dir, cache)
+    shutil.copytree(imported, cache)
     config = fashion_config("smoke")
     env = dict(smoke_book.env, VAE_MNIST_CACHE_DIR=str(cache))
     subprocess.run([sys.executable, "-c", "import sys, dataclasses; from vae_mnist.profiles import fashion_config; "

@@ -173,6 +173,24 @@ def cmd_book(args) -> int:
                       scheduler=args.scheduler, compare=args.compare)
 
 
+def cmd_export(args) -> int:
+    profile = args.profile or _env_choice("VAE_MNIST_PROFILE", ("full", "smoke"), "full")
+    seeds = args.seeds or _env_positive_int(("VAE_MNIST_SEEDS", "SEEDS"), 1)
+    from .archive import ARCHIVE_FILE, export_archive
+    from .pages import book_root
+
+    output = args.output or (book_root(args.root) / "_build" / "html" / ARCHIVE_FILE)
+    export_archive(output, profile=profile, seeds=seeds)
+    return 0
+
+
+def cmd_import(args) -> int:
+    from .archive import import_archive
+
+    import_archive(args.archive, force=args.force)
+    return 0
+
+
 def cmd_diff(args) -> int:
     """What changed between two builds: 0 identical, 1 changed, 2 could not compare (like ``diff``)."""
     from . import ledger as ledgers
@@ -300,6 +318,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the results ledger (a results.json, or a built book) the Provenance page compares this build "
                         "with (default: this root's previous build, if any)")
     p.set_defaults(func=cmd_book)
+
+    p = sub.add_parser("export", help="write the book's trained models (every run, classifier and trajectory the "
+                                      "book uses, with a checksum manifest) as one archive")
+    p.add_argument("--profile", choices=["full", "smoke"], default=None, help="the book's profile (default as `book`)")
+    p.add_argument("--seeds", type=_positive_int, default=None, help="seeds per headline model (default as `book`)")
+    p.add_argument("--root", default=None, help="book root (default: the project)")
+    p.add_argument("-o", "--output", default=None,
+                   help="archive to write (default <root>/_build/html/models.tar.gz, published beside the book)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("import", help="install an archive written by `vae-mnist export` into the run cache "
+                                      "(every file checked first); a book built on it then trains nothing")
+    p.add_argument("archive", help="a models.tar.gz written by `vae-mnist export`")
+    p.add_argument("--force", action="store_true", help="replace entries the cache already has")
+    p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("diff", help="what changed between two builds' results (their results.json ledgers, or the "
                                     "built books): exit 0 identical, 1 changed, 2 could not compare")

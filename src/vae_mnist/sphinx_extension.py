@@ -26,6 +26,11 @@ the package's 24 MB), with MathJax's licence. The files come from the Python pac
 out, but a glued clause (e.g. "one seed (seed 0); build with ...") in bold reads oddly. Glued text
 that is a number is marked ``pasted-number`` and only that stays bold (``static/css/vae-book.css``).
 
+5. Labels for undated references. The bibliography's ``alpha`` labels end in the last two characters
+of the year, so the paper's entry (``year = {n.d.}``: the report is undated) printed as "[GRSd.]". The
+style ``alpha_undated`` (``bibtex_default_style`` in ``_config.yml``) is pybtex's ``alpha`` with one
+change: a year that does not end in two digits adds nothing to the label ("[GRS]").
+
 Enabled in ``_config.yml`` (``sphinx: extra_extensions``).
 """
 from __future__ import annotations
@@ -143,7 +148,36 @@ def add_book_css(app, config):
     config.html_static_path = list(config.html_static_path or []) + [str(CSS_DIR)]
 
 
+BIB_STYLE = "alpha_undated"
+
+
+def register_bibliography_style() -> None:
+    """pybtex's ``alpha`` style whose labels take a year's last two characters only when they are digits."""
+    from pybtex.plugin import register_plugin
+    from pybtex.style.formatting.alpha import Style as AlphaStyle
+    from pybtex.style.labels.alpha import LabelStyle as AlphaLabels
+
+    class UndatedLabels(AlphaLabels):
+        def format_label(self, entry):
+            year = entry.fields.get("year", "")
+            if year[-2:].isdigit():
+                return super().format_label(entry)
+            fields = entry.fields
+            try:
+                entry.fields = type(fields)((k, v) for k, v in fields.items() if k.lower() != "year")
+                return super().format_label(entry)
+            finally:
+                entry.fields = fields
+
+    class UndatedStyle(AlphaStyle):
+        default_label_style = BIB_STYLE
+
+    register_plugin("pybtex.style.labels", BIB_STYLE, UndatedLabels)
+    register_plugin("pybtex.style.formatting", BIB_STYLE, UndatedStyle)
+
+
 def setup(app):
+    register_bibliography_style()
     app.connect("config-inited", add_book_css)
     app.add_css_file(CSS_FILE)
     app.connect("doctree-resolved", mark_glued_numbers)
