@@ -205,11 +205,11 @@ def build_book(profile: str = "full", seeds: int = 1, root=None, data_dir=None, 
 
 
 def copy_book(dest, root=None) -> Path:
-    """Copy the book's sources (``_config.yml``, ``_toc.yml``, ``book/`` without executed runs) to ``dest``."""
+    """Copy the book's sources (``_config.yml``, ``_toc.yml``, ``CITATION.cff``, ``book/`` without executed runs) to ``dest``."""
     src = book_root(root)
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("_config.yml", "_toc.yml"):
+    for name in ("_config.yml", "_toc.yml", "CITATION.cff"):  # the first page cites the book from CITATION.cff
         shutil.copy2(src / name, dest / name)
     ignore = shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints", "_build", "__pycache__", ".jupyter_cache")
     shutil.copytree(src / "book", dest / "book", ignore=ignore, dirs_exist_ok=True)
