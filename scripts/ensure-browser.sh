@@ -2,7 +2,9 @@
 # Set-up for the real-browser test (tests/test_browser.py), run by `make test` before pytest:
 #   * Debian's Chromium at /usr/bin/chromium (packages chromium + chromium-driver), via apt-get;
 #   * Playwright's Python package in the virtual environment. Playwright drives that Chromium
-#     (executable_path); it never downloads a browser of its own.
+#     (executable_path); it never downloads a browser of its own;
+#   * axe-core (the accessibility engine the browser test runs on every page), the npm package at the
+#     version pinned below, into $VENV/share/axe-core (needs npm; nothing is fetched at test time).
 # Usage: scripts/ensure-browser.sh [VENV]   (default .venv). Set VAE_MNIST_CHROMIUM to use
 # another Chromium-based browser binary instead (then nothing is installed with apt-get).
 set -euo pipefail
@@ -37,4 +39,19 @@ fi
 if ! "$VENV/bin/python" -c "import playwright.sync_api" >/dev/null 2>&1; then
     echo "ensure-browser: installing Playwright's Python package into $VENV (no browser download)"
     PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 "$VENV/bin/pip" install --quiet "playwright>=1.40,<2"
+fi
+
+AXE_VERSION="4.10.3"
+AXE_DIR="$VENV/share/axe-core"
+if [ ! -f "$AXE_DIR/$AXE_VERSION/axe.min.js" ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "ensure-browser: npm is needed once to vendor axe-core $AXE_VERSION (apt-get install npm)" >&2
+        exit 1
+    fi
+    echo "ensure-browser: vendoring axe-core $AXE_VERSION (npm) into $AXE_DIR"
+    tmp="$(mktemp -d)"
+    npm install --silent --no-audit --no-fund --no-save --prefix "$tmp" "axe-core@$AXE_VERSION" >/dev/null
+    mkdir -p "$AXE_DIR/$AXE_VERSION"
+    cp "$tmp/node_modules/axe-core/axe.min.js" "$tmp/node_modules/axe-core/LICENSE" "$AXE_DIR/$AXE_VERSION/"
+    rm -rf "$tmp"
 fi

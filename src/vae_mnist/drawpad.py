@@ -147,6 +147,7 @@ def library_js() -> str:
 
 
 _STYLE = """<style>
+.vae-drawpad canvas.vae-drawpad-ink:focus-visible {outline:3px solid #1a73e8; outline-offset:2px;}
 .vae-drawpad canvas.vae-drawpad-ink {border:1px solid #bbb; background:#000; cursor:crosshair; touch-action:none;
   width:224px; height:224px;}
 .vae-drawpad canvas.vae-drawpad-seen, .vae-drawpad canvas.vae-drawpad-sample {width:84px; height:84px;
@@ -197,7 +198,7 @@ def draw_pad(model, images, *, decoder: Optional[ExplorerHTML] = None, name: Opt
                       for _ in range(N_SAMPLES))
     body = f"""<div class="vae-explorer vae-drawpad" id="{pid}" data-model="{html.escape(enc['name'])}">
 <div><canvas class="vae-drawpad-ink" width="{PAD_PX}" height="{PAD_PX}"
- aria-label="drawing pad: draw a digit with the mouse, a finger or a pen"></canvas>
+ aria-label="drawing pad: draw a digit with the mouse, a finger or a pen; from the keyboard, Space puts the pen down or lifts it, the arrow keys move it (with Shift, faster), Delete clears"></canvas>
 <div><button type="button" class="vae-drawpad-clear">clear</button><button type="button"
  class="vae-drawpad-resample">new samples</button></div></div>
 <div><div class="vae-drawpad-label">the encoder's input (MNIST's form)</div>

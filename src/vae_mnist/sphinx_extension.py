@@ -31,6 +31,15 @@ of the year, so the paper's entry (``year = {n.d.}``: the report is undated) pri
 style ``alpha_undated`` (``bibtex_default_style`` in ``_config.yml``) is pybtex's ``alpha`` with one
 change: a year that does not end in two digits adds nothing to the label ("[GRS]").
 
+6. Pages a screen reader can use (the browser test runs axe-core on every page, tests/test_browser.py):
+   * a figure's image says what it shows: an image whose alternative text is only its file name (what
+     MyST-NB gives a cell's output) takes its figure's caption; an image outside a figure keeps the
+     ``alt`` its cell gives (``mystnb: image: alt:`` in the cell's metadata);
+   * the theme's sidebar toggles (``<summary>`` around an icon) get a name, "Show or hide the pages of
+     <section>";
+   * the bibliography's entries are list items of its list (docutils writes ``role="doc-biblioentry"``,
+     a role deprecated by WAI-ARIA, inside ``role="list"``, which then has no items).
+
 Enabled in ``_config.yml`` (``sphinx: extra_extensions``).
 """
 from __future__ import annotations
@@ -176,8 +185,60 @@ def register_bibliography_style() -> None:
     register_plugin("pybtex.style.formatting", BIB_STYLE, UndatedStyle)
 
 
+def _caption_text(figure) -> str:
+    for child in figure.children:
+        if isinstance(child, nodes.caption):
+            return " ".join(child.astext().split())
+    return ""
+
+
+def describe_figure_images(app, doctree, docname):
+    """An image with a file name for alternative text takes its figure's caption (what it shows)."""
+    for image in doctree.findall(nodes.image):
+        alt = image.get("alt", "")
+        uri = image.get("uri", "")
+        if alt and alt != uri and not alt.endswith((".png", ".svg", ".jpg")):
+            continue
+        parent = image.parent
+        while parent is not None and not isinstance(parent, nodes.figure):
+            parent = parent.parent
+        caption = _caption_text(parent) if parent is not None else ""
+        if caption:
+            image["alt"] = caption
+
+
+_TOGGLE = re.compile(r'<summary><span class="toctree-toggle" role="presentation">')
+_TOC_ENTRY = re.compile(r'<a class="reference internal" href="[^"]*">([^<]*)</a>\s*<details><summary>')
+
+
+def _name_toggles(html: str) -> str:
+    def named(match):
+        return match.group(0).replace("<summary>", f'<summary aria-label="Show or hide the pages of {match.group(1).strip()}">')
+
+    html = _TOC_ENTRY.sub(named, str(html))
+    return _TOGGLE.sub('<summary aria-label="Show or hide these pages"><span class="toctree-toggle" role="presentation">', html)
+
+
+def accessible_page(app, pagename, templatename, context, doctree):
+    """Name the sidebar toggles (in the theme's toctree HTML) and make the bibliography a list of items."""
+    from markupsafe import Markup
+
+    generate = context.get("generate_toctree_html")
+    if callable(generate) and not getattr(generate, "named_toggles", False):
+        def named_toctree(*args, **kwargs):
+            return Markup(_name_toggles(generate(*args, **kwargs)))
+
+        named_toctree.named_toggles = True
+        context["generate_toctree_html"] = named_toctree
+    body = context.get("body")
+    if body and 'role="doc-biblioentry"' in body:
+        context["body"] = body.replace('role="doc-biblioentry"', 'role="listitem"')
+
+
 def setup(app):
     register_bibliography_style()
+    app.connect("doctree-resolved", describe_figure_images)
+    app.connect("html-page-context", accessible_page, priority=900)  # after the theme adds its toctree function
     app.connect("config-inited", add_book_css)
     app.add_css_file(CSS_FILE)
     app.connect("doctree-resolved", mark_glued_numbers)

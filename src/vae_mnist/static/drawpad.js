@@ -245,6 +245,28 @@
     ["pointerup", "pointercancel", "pointerleave"].forEach(function (t) {
       ink.addEventListener(t, function () { if (drawing) { drawing = false; last = null; inst.update(); } });
     });
+    /* the keyboard's pen: Space (or Enter) puts it down or lifts it, the arrow keys move it by one MNIST
+       pixel (with Shift, four), Delete or Backspace clears the pad */
+    var kp = [P / 2, P / 2], penDown = false, cell = P / 28;
+    ink.setAttribute("tabindex", "0");
+    ink.addEventListener("keydown", function (ev) {
+      var move = {ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1]}[ev.key];
+      if (ev.key === " " || ev.key === "Enter") {
+        penDown = !penDown; last = null;
+        if (penDown) { stroke(kp.slice()); } else { inst.update(); }
+      } else if (ev.key === "Delete" || ev.key === "Backspace") {
+        inst.clear();
+      } else if (move) {
+        var s = ev.shiftKey ? 4 * cell : cell;
+        kp = [Math.min(P - 1, Math.max(0, kp[0] + move[0] * s)), Math.min(P - 1, Math.max(0, kp[1] + move[1] * s))];
+        if (penDown) { stroke(kp.slice()); }
+      } else {
+        return;
+      }
+      inst.pen = {x: kp[0], y: kp[1], down: penDown};
+      ev.preventDefault();
+    });
+    ink.addEventListener("blur", function () { if (penDown) { penDown = false; last = null; inst.update(); } });
     root.querySelector(".vae-drawpad-clear").addEventListener("click", inst.clear);
     root.querySelector(".vae-drawpad-resample").addEventListener("click", function () { newEps(); inst.update(); });
 
