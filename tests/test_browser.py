@@ -86,7 +86,9 @@ def axe_violations(page) -> list:
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.add_script_tag(content=axe_source())
     found = page.evaluate("""async (tags) => {
-        const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']});
+        // preload: false - axe would fetch the page's stylesheets again, which a file:// page may not do (CORS)
+        const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations'],
+                                           preload: false});
         return r.violations.map(v => ({id: v.id, nodes: v.nodes.map(n => n.target.join(' ') + ' ' + n.html.slice(0, 120))}));
     }""", AXE_TAGS)
     return [f"axe {v['id']}: {n}" for v in found if v["id"] not in AXE_ALLOWED for n in v["nodes"]]
@@ -417,6 +419,7 @@ def test_every_page_reads_right_offline_in_light_and_dark(book, open_page):
         except PlaywrightTimeout:
             problems.append(f"{rel}: theme stays {p.page.evaluate('document.documentElement.dataset.theme')!r} "
                             "with the reader's system switched to dark")
+        p.page.wait_for_timeout(600)  # the theme's colours fade over (CSS transitions): audit the settled page
         problems += [f"{rel} [dark]: {v}" for v in axe_violations(p.page)]
         n_audited += 1
         for t in p.page.evaluate(CONTRAST_JS, ".vae-explorer"):

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from conftest import README_PAGES, ROOT, build_smoke_book, vae_mnist_command
+from conftest import ROOT, build_smoke_book, run_readme_papermill, vae_mnist_command
 
 pytestmark = [pytest.mark.slow, pytest.mark.after_smoke_book]
 
@@ -74,9 +74,8 @@ def test_two_builds_of_one_cache_diff_empty_and_a_reseeded_run_moves_only_what_s
                           text=True)
     assert done.returncode == 0 and "entries installed" in done.stdout, done.stdout + done.stderr
     second = copy_book(tmp_path / "second", ROOT)
-    # the pages a reader added with papermill (the smoke book's README route) are part of that book too
-    for name in README_PAGES:
-        shutil.copy2(smoke_book.root / "book" / "runs" / f"{name}.ipynb", second / "book" / "runs" / f"{name}.ipynb")
+    # the pages a reader adds with papermill (the README's route) are part of the smoke book: added here the same way
+    run_readme_papermill(second, env, tmp_path / "second-papermill.log")
     code, _ = build_smoke_book(second, env, tmp_path / "second.log")
     log = (tmp_path / "second.log").read_text(errors="replace")
     assert code == 0, log[-4000:]
@@ -104,8 +103,7 @@ def test_two_builds_of_one_cache_diff_empty_and_a_reseeded_run_moves_only_what_s
             shutil.copy2(f, folder / f.name) if f.is_file() else shutil.copytree(f, folder / f.name)
     shutil.rmtree(other)
     third = copy_book(tmp_path / "third", ROOT)
-    for name in README_PAGES:
-        shutil.copy2(second / "book" / "runs" / f"{name}.ipynb", third / "book" / "runs" / f"{name}.ipynb")
+    run_readme_papermill(third, env, tmp_path / "third-papermill.log")
     code, _ = build_smoke_book(third, env, tmp_path / "third.log")
     assert code == 0, (tmp_path / "third.log").read_text(errors="replace")[-4000:]
 
