@@ -17,6 +17,7 @@ import pytest
 
 from conftest import vae_mnist_command
 from vae_mnist import ledger as ledgers
+from vae_mnist import results_diff
 
 GLUE = ledgers.GLUE_PREFIX
 
@@ -160,8 +161,8 @@ def test_a_damaged_or_missing_ledger_is_one_line_and_exit_2(tmp_path, damage):
 def test_the_provenance_text_shows_sentences_as_text_not_as_roles(tmp_path):
     a = json.loads(ledger_of(tmp_path / "a", BASE).read_text())
     b = json.loads(ledger_of(tmp_path / "b", BASE, word="smaller").read_text())
-    page = ledgers.provenance_markdown(b, ledgers.diff_ledgers(a, b), "the build before")
+    page = results_diff.provenance_markdown(b, results_diff.diff_ledgers(a, b), "the build before")
     assert "{glue" not in page and "[word]" in page and "#### Sentences" in page
     assert "Compared with the build before" in page
-    same = ledgers.provenance_markdown(a, ledgers.diff_ledgers(a, a), "the build before")
+    same = results_diff.provenance_markdown(a, results_diff.diff_ledgers(a, a), "the build before")
     assert "No result changed" in same

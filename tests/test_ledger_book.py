@@ -59,7 +59,8 @@ def diff(old, new, *args) -> subprocess.CompletedProcess:
 def test_two_builds_of_one_cache_diff_empty_and_a_reseeded_run_moves_only_what_shows_it(smoke_book, smoke_book_html,
                                                                                          tmp_path):
     from vae_mnist.book import copy_book
-    from vae_mnist.ledger import diff_ledgers, load_ledger
+    from vae_mnist.ledger import load_ledger
+    from vae_mnist.results_diff import diff_ledgers
     from vae_mnist.pages import page_name
     from vae_mnist.profiles import fashion_config
 

@@ -20,6 +20,8 @@ BOOK = ROOT / "book"
 #: Numbers with a decimal point that may stand in prose, each as "text as it appears": "source".
 ALLOWED = {
     "Python 3.11": "the Python version the package requires (pyproject.toml, requires-python)",
+    "Attribution 4.0 International": "the name of the book's content licence (LICENSE-CONTENT)",
+    "CC BY 4.0": "the short name of the book's content licence (LICENSE-CONTENT)",
     "86.76": "Burda, Grosse and Salakhutdinov (2016), Table 1: MNIST, VAE, one stochastic layer, k = 1",
     "82.90": "Burda, Grosse and Salakhutdinov (2016), Table 1: MNIST, IWAE, two stochastic layers, k = 50",
 }

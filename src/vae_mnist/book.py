@@ -119,6 +119,7 @@ def build_book(profile: str = "full", seeds: int = 1, root=None, data_dir=None, 
     os.environ[ENV_SEEDS] = str(seeds)
     from .runs import cache_dir
     from . import ledger as ledgers
+    from . import results_diff
 
     # the ledger this build is compared with: read now, before this build replaces it (a bad --compare stops here)
     baseline, baseline_label = None, None
@@ -127,14 +128,14 @@ def build_book(profile: str = "full", seeds: int = 1, root=None, data_dir=None, 
         source = compare if compare is not None else previous
         try:
             baseline = ledgers.load_ledger(source)
-            baseline_label = ledgers.ledger_label(baseline, "the previous build of this folder" if compare is None else source)
+            baseline_label = results_diff.ledger_label(baseline, "the previous build of this folder" if compare is None else source)
         except ledgers.LedgerError as exc:
             if compare is not None:
                 raise
             say(f"note: the previous build's ledger is not comparable ({exc}); the Provenance page compares with nothing")
-    if not ledgers.provenance_path(root).is_file():  # the page's include must exist for the first pass
-        ledgers.provenance_path(root).parent.mkdir(parents=True, exist_ok=True)
-        ledgers.provenance_path(root).write_text(ledgers.provenance_markdown(None))
+    if not results_diff.provenance_path(root).is_file():  # the page's include must exist for the first pass
+        results_diff.provenance_path(root).parent.mkdir(parents=True, exist_ok=True)
+        results_diff.provenance_path(root).write_text(results_diff.provenance_markdown(None))
 
     quiet_tensorflow_retracing()
     configs = book_runs(profile, seeds)
@@ -186,9 +187,9 @@ def build_book(profile: str = "full", seeds: int = 1, root=None, data_dir=None, 
     # (a second, incremental pass of the HTML build re-reads that one page; nothing re-executes)
     if code == 0:
         ledger = ledgers.book_ledger(root, profile, seeds, package=src_hash)
-        diff = ledgers.diff_ledgers(baseline, ledger) if baseline is not None else None
+        diff = results_diff.diff_ledgers(baseline, ledger) if baseline is not None else None
         ledgers.write_ledger(ledger, ledgers.ledger_path(root))
-        ledgers.provenance_path(root).write_text(ledgers.provenance_markdown(ledger, diff, baseline_label))
+        results_diff.provenance_path(root).write_text(results_diff.provenance_markdown(ledger, diff, baseline_label))
         say(f"results ledger {ledgers.ledger_path(root)}: {len(ledger['glue'])} glued values, "
             f"{len(ledger['figures'])} figures, {len(ledger['runs'])} runs; "
             + ("no earlier build to compare with" if diff is None else
