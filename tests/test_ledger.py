@@ -162,7 +162,7 @@ def test_the_provenance_text_shows_sentences_as_text_not_as_roles(tmp_path):
     a = json.loads(ledger_of(tmp_path / "a", BASE).read_text())
     b = json.loads(ledger_of(tmp_path / "b", BASE, word="smaller").read_text())
     page = results_diff.provenance_markdown(b, results_diff.diff_ledgers(a, b), "the build before")
-    assert "{glue" not in page and "[word]" in page and "#### Sentences" in page
+    assert "{glue" not in page and "[word]" in page and "\n### Sentences" in page
     assert "Compared with the build before" in page
     same = results_diff.provenance_markdown(a, results_diff.diff_ledgers(a, a), "the build before")
     assert "No result changed" in same

@@ -235,5 +235,5 @@ def provenance_markdown(ledger: Optional[dict], diff: Optional[Diff] = None, bas
         lines.append(f"Compared with {baseline}:")
         lines.append("")
         body = render(diff, "that build", "this one", markdown=True)
-        lines.append(body.replace("\n### ", "\n#### "))
+        lines.append(body)  # its "###" headings sit under the page's "## What changed ..."
     return "\n".join(lines).rstrip() + "\n"
