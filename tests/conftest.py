@@ -48,13 +48,13 @@ def vae_mnist_command() -> list:
     return [str(exe)] if exe.is_file() else [sys.executable, "-m", "vae_mnist.cli"]
 
 
-def build_smoke_book(root: Path, env: dict, log: Path) -> tuple:
+def build_smoke_book(root: Path, env: dict, log: Path, *extra: str) -> tuple:
     t0 = time.perf_counter()
     with open(log, "ab") as fh:
         # --workers 1: the smoke profile's eleven 1-epoch runs in this one process (on the default Dask
         # cluster each starts a process of its own, and TensorFlow's start-up is most of a smoke run's
         # time); the Dask path of the same job loop is tested in tests/test_parallel.py
-        code = subprocess.call(vae_mnist_command() + ["book", "--profile", "smoke", "--workers", "1", "--root", str(root)],
+        code = subprocess.call(vae_mnist_command() + ["book", "--profile", "smoke", "--workers", "1", "--root", str(root), *extra],
                                env=env, stdout=fh, stderr=subprocess.STDOUT, cwd=str(root))
     return code, time.perf_counter() - t0
 

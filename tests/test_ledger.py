@@ -119,7 +119,7 @@ def test_a_moved_number_a_flipped_word_a_changed_figure_and_a_retrained_run_are_
     out = result.stdout
     assert "book/loss:nll: 146.831 -> 146.9" in out and "+0.2 s.e." in out
     assert "book/loss:n_test" not in out                                  # what did not move is not listed
-    assert "'larger' -> 'smaller'" in out and 'in: "The Gaussian bound is [word] than the other one."' in out
+    assert "'larger' -> 'smaller'" in out and 'in: "The Gaussian bound is ⟨word⟩ than the other one."' in out
     assert "book/loss:cell 2: pixels changed" in out
     assert "run-a: retrained; test_neg_elbo 150.5 -> 151" in out
     md = diff(a, b, "--markdown")
@@ -162,7 +162,7 @@ def test_the_provenance_text_shows_sentences_as_text_not_as_roles(tmp_path):
     a = json.loads(ledger_of(tmp_path / "a", BASE).read_text())
     b = json.loads(ledger_of(tmp_path / "b", BASE, word="smaller").read_text())
     page = results_diff.provenance_markdown(b, results_diff.diff_ledgers(a, b), "the build before")
-    assert "{glue" not in page and "[word]" in page and "\n### Sentences" in page
+    assert "{glue" not in page and "⟨word⟩" in page and "\n### Sentences" in page
     assert "Compared with the build before" in page
     same = results_diff.provenance_markdown(a, results_diff.diff_ledgers(a, a), "the build before")
     assert "No result changed" in same

@@ -95,7 +95,8 @@ def test_two_builds_of_one_cache_diff_empty_and_a_reseeded_run_moves_only_what_s
     subprocess.run([sys.executable, "-c", RESEED], env=env, check=True, timeout=600, capture_output=True)
     third = copy_book(tmp_path / "third", ROOT)
     run_readme_papermill(third, env, tmp_path / "third-papermill.log")
-    code, _ = build_smoke_book(third, env, tmp_path / "third.log")
+    # compared with the second build: its Provenance page (a strict build) shows the difference
+    code, _ = build_smoke_book(third, env, tmp_path / "third.log", "--compare", str(second))
     assert code == 0, (tmp_path / "third.log").read_text(errors="replace")[-4000:]
 
     moved = diff(second, third)
@@ -111,9 +112,10 @@ def test_two_builds_of_one_cache_diff_empty_and_a_reseeded_run_moves_only_what_s
     assert any(c["key"].startswith("book/beyond/fashion:") for c in d.figures)
     assert any(c["key"].startswith(page + ":") for c in d.figures)
     assert config.name() in moved.stdout and "book/beyond/fashion:" in moved.stdout
-    # the third build compared itself with nothing (a fresh root); told to compare, its Provenance page names the run
     provenance = (third / "_build" / "provenance.md").read_text()
-    assert "no earlier build to compare with" in provenance
+    assert "Compared with " + str(second) in provenance and config.name() in provenance and "### Runs" in provenance
+    page = (third / "_build" / "html" / "book" / "provenance.html").read_text()
+    assert config.name() in page and "retrained" in page
 
 
 RESEED = """

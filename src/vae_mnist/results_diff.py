@@ -204,8 +204,9 @@ _ROLE = re.compile(r"\{[\w:-]+\}`([^`]*)`")
 
 
 def plain_myst(text: str) -> str:
-    """MyST source made safe to show as text: ``{glue:text}`x:.2f``` -> ``[x]``, a role's target in brackets."""
-    return _ROLE.sub(lambda m: "[" + m.group(1).split(":")[0].split("<")[-1].rstrip(">") + "]", text)
+    """MyST source made safe to show as text: ``{glue:text}`x:.2f``` -> ``⟨x⟩``, a role's target in angle brackets
+    (not square ones, which a following parenthesis would turn into a link)."""
+    return _ROLE.sub(lambda m: "⟨" + m.group(1).split(":")[0].split("<")[-1].rstrip(">") + "⟩", text)
 
 
 def provenance_path(root) -> Path:
