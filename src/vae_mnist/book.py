@@ -133,9 +133,9 @@ def build_book(profile: str = "full", seeds: int = 1, root=None, data_dir=None, 
             if compare is not None:
                 raise
             say(f"note: the previous build's ledger is not comparable ({exc}); the Provenance page compares with nothing")
-    if not results_diff.provenance_path(root).is_file():  # the page's include must exist for the first pass
-        results_diff.provenance_path(root).parent.mkdir(parents=True, exist_ok=True)
-        results_diff.provenance_path(root).write_text(results_diff.provenance_markdown(None))
+    # the page's include, for the first pass (never an earlier build's, which may not even pass the strict build)
+    results_diff.provenance_path(root).parent.mkdir(parents=True, exist_ok=True)
+    results_diff.provenance_path(root).write_text(results_diff.provenance_markdown(None))
 
     quiet_tensorflow_retracing()
     configs = book_runs(profile, seeds)
