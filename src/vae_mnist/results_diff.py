@@ -128,6 +128,25 @@ def _short(text, width: int = 90) -> str:
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
+def _changed_part(old, new, context: int = 30, width: int = 120) -> tuple:
+    """The part of two texts that differs, with a little context either side ("..." where cut)."""
+    a, b = " ".join(str(old).split()), " ".join(str(new).split())
+    start = 0
+    while start < min(len(a), len(b)) and a[start] == b[start]:
+        start += 1
+    end = 0
+    while end < min(len(a), len(b)) - start and a[len(a) - 1 - end] == b[len(b) - 1 - end]:
+        end += 1
+    lo = max(0, start - context)
+
+    def cut(s):
+        hi = min(len(s), len(s) - end + context)
+        part = s[lo:hi]
+        part = part if len(part) <= width else part[:width - 3] + "..."
+        return ("..." if lo > 0 else "") + part + ("..." if hi < len(s) and not part.endswith("...") else "")
+    return cut(a), cut(b)
+
+
 def _fmt(v) -> str:
     return f"{v:.6g}" if isinstance(v, float) else str(v)
 
@@ -167,10 +186,11 @@ def render(diff: Diff, old_label: str = "old", new_label: str = "new", markdown:
     if diff.words:
         h("Sentences and tables whose glued words changed")
         for c in diff.words:
-            if c["kind"] == "markdown":
+            if c["kind"] == "markdown" and ("|" in str(c["old"]) + str(c["new"]) or "\n" in str(c["old"]).strip()):
                 item(f"{code(c['key'])}: the glued table or passage changed")
             else:
-                item(f"{code(c['key'])}: {code(_short(c['old']))} -> {code(_short(c['new']))}")
+                old, new = _changed_part(c["old"], c["new"])
+                item(f"{code(c['key'])}: {code(old)} -> {code(new)}")
             for s in c["sentences"][:2]:
                 lines.append(("  " if markdown else "    ") + f"in: \"{_short(plain_myst(s), 160)}\"")
     if diff.glue_added or diff.glue_removed:
