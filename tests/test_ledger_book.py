@@ -107,7 +107,14 @@ def test_two_builds_of_one_cache_diff_empty_and_a_reseeded_run_moves_only_what_s
     page = f"book/runs/{page_name(config)}"
     chapters = set(d.chapters())
     assert {"book/beyond/fashion", page} <= chapters, chapters          # where that run is shown...
-    assert chapters <= {"book/beyond/fashion", page}, chapters          # ...and nowhere else
+    # ...and where its bound's timing enters: the likelihood chapter's fastest bound (a row per run with an
+    # IWAE bound, this one included) and the seeds chapter's minutes of bounds; nothing else anywhere
+    timing = {"book/beyond/likelihood:iwae_sec_min", "book/beyond/likelihood:iwae_sec_max",
+              "book/beyond/likelihood:iwae_gflops", "book/beyond/seeds:extra_minutes"}
+    elsewhere = {c["key"] for c in d.numbers + d.words + d.figures} - {
+        c["key"] for c in d.numbers + d.words + d.figures if c["key"].split(":")[0] in ("book/beyond/fashion", page)}
+    assert elsewhere <= timing, elsewhere
+    assert not d.glue_added and not d.glue_removed and not d.figures_added and not d.figures_removed
     assert any(c["key"].startswith("book/beyond/fashion:") for c in d.numbers)
     assert any(c["key"].startswith("book/beyond/fashion:") for c in d.figures)
     assert any(c["key"].startswith(page + ":") for c in d.figures)
