@@ -26,7 +26,7 @@ import time
 
 def _model(run_path):
     from vae_mnist import RunConfig
-    from vae_mnist.runs import Run, cache_dir, get_run, list_runs
+    from vae_mnist.store.runs import Run, cache_dir, get_run, list_runs
 
     if run_path:
         return Run(run_path)
@@ -55,8 +55,8 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     import vae_mnist  # noqa: F401  quiet TF import
-    from vae_mnist import iwae
-    from vae_mnist.data import load_dataset
+    from vae_mnist.core import iwae
+    from vae_mnist.core.data import load_dataset
 
     run = _model(args.run)
     # the run's own test set (binarized for a binarized run), all 10,000 images whatever its test_subset

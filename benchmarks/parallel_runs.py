@@ -39,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def _jobs(args):
-    from vae_mnist.jobs import Job, book_jobs
+    from vae_mnist.jobs.jobs import Job, book_jobs
     from vae_mnist.profiles import book_runs, headline_configs, iwae_k
 
     if args.paper:
@@ -58,7 +58,7 @@ def _jobs(args):
 
 def child(args) -> None:
     """Run the jobs in this process in one mode; print one JSON line with the wall time."""
-    from vae_mnist.runner import failed, run_jobs
+    from vae_mnist.jobs.runner import failed, run_jobs
 
     jobs = _jobs(args)
     say = lambda s: print(f"  [{args.child}] {s}", file=sys.stderr, flush=True)  # noqa: E731
@@ -183,7 +183,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=None, help="epochs per run (default: the full profile's 50)")
     p.add_argument("--iwae-k", type=int, default=None, help="k of the IWAE bound (default: the book's; 0: none)")
     p.add_argument("--train-subset", type=int, default=None, help="train on the first N images only")
-    from vae_mnist.parallel import DEFAULT_WORKERS
+    from vae_mnist.jobs.parallel import DEFAULT_WORKERS
 
     p.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
                    help=f"worker processes (default: vae-mnist book's, {DEFAULT_WORKERS})")

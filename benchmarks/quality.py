@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from vae_mnist import RunConfig
-from vae_mnist.runs import get_run
+from vae_mnist.store.runs import get_run
 
 TARGETS = {2: 151.0, 10: 105.5, 20: 102.5}
 

@@ -8,7 +8,7 @@ median over epochs after the first (the first one traces and compiles). Timings 
 2-core machine are noisy: compare the ratios within one run.
 
 Variants:
-  epoch-graph-xla  production (vae_mnist.training.train): one tf.function per epoch, XLA-compiled step
+  epoch-graph-xla  production (vae_mnist.core.training.train): one tf.function per epoch, XLA-compiled step
   epoch-graph      the same loop without XLA
   step-loop        a Python loop over batches calling a compiled (XLA) step: per-step overhead
   fit              keras Model.fit on numpy arrays, loss from an overridden compute_loss
@@ -34,9 +34,9 @@ def child(variant: str, epochs: int) -> dict:
     import tensorflow as tf
 
     from vae_mnist import RunConfig
-    from vae_mnist.data import load_dataset
-    from vae_mnist.model import build_vae
-    from vae_mnist.training import make_epoch_function
+    from vae_mnist.core.data import load_dataset
+    from vae_mnist.core.model import build_vae
+    from vae_mnist.core.training import make_epoch_function
 
     data = load_dataset("mnist")
     cfg = RunConfig(latent_dim=20, epochs=epochs)
@@ -73,7 +73,7 @@ def child(variant: str, epochs: int) -> dict:
             loss = float(loss)
             times.append(time.perf_counter() - t0)
     else:
-        from vae_mnist.model import VAE
+        from vae_mnist.core.model import VAE
 
         class FitVAE(VAE):
             def call(self, x, training=False):
@@ -82,7 +82,7 @@ def child(variant: str, epochs: int) -> dict:
                 return self.decode_logits(z), z_mean, z_log_var
 
             def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-                from vae_mnist import losses
+                from vae_mnist.core import losses
                 logits, m, lv = y_pred
                 return keras.ops.mean(losses.bernoulli_nll(x, logits) + losses.kl_to_standard_normal(m, lv))
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fashion-MNIST for the book's Fashion-MNIST run (and the smoke build in the tests), run by
 # `make book` and `make test`: Debian's package dataset-fashion-mnist puts the four IDX files in
-# /usr/share/datasets/fashion-mnist, where vae_mnist.data looks for them. Nothing is done when that
+# /usr/share/datasets/fashion-mnist, where vae_mnist.core.data looks for them. Nothing is done when that
 # folder exists or VAE_MNIST_FASHION_DATA_DIR is set. Without apt-get (or root), the loader falls
 # back to Keras's download (keras.datasets.fashion_mnist), which needs the internet: this script
 # then only says so.

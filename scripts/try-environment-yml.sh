@@ -40,7 +40,7 @@ echo "try-environment-yml: installed $(wc -l < "$WORK/freeze.txt") packages"
 "$WORK/venv/bin/python" - "$WORK/book" <<'EOF'
 import sys
 from pathlib import Path
-from vae_mnist.book import copy_book
+from vae_mnist.build.html_book import copy_book
 copy_book(Path(sys.argv[1]), Path.cwd())
 EOF
 export VAE_MNIST_CACHE_DIR="$WORK/runs" VAE_MNIST_PROFILE=smoke

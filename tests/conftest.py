@@ -45,7 +45,7 @@ class SmokeBook:
 
 def vae_mnist_command() -> list:
     exe = Path(sys.executable).with_name("vae-mnist")
-    return [str(exe)] if exe.is_file() else [sys.executable, "-m", "vae_mnist.cli"]
+    return [str(exe)] if exe.is_file() else [sys.executable, "-m", "vae_mnist.cli.main"]
 
 
 def build_smoke_book(root: Path, env: dict, log: Path, *extra: str) -> tuple:
@@ -146,8 +146,8 @@ def _shared_temp(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def smoke_book(tmp_path_factory) -> SmokeBook:
-    from vae_mnist.book import copy_book
-    from vae_mnist.store import entry_lock
+    from vae_mnist.build.html_book import copy_book
+    from vae_mnist.store.entries import entry_lock
 
     base = _shared_temp(tmp_path_factory) / "smoke-book"
     result = base / "result.json"

@@ -30,8 +30,8 @@ import tomllib
 from pathlib import Path
 from typing import Iterable, List, Optional
 
-from vae_mnist import paper as _paper
-from vae_mnist.paper import ENV_PAPER, normalise, paper_text  # noqa: F401  (one reader of the paper's text)
+from vae_mnist.measures import paper as _paper
+from vae_mnist.measures.paper import ENV_PAPER, normalise, paper_text  # noqa: F401  (one reader of the paper's text)
 
 ROOT = Path(__file__).resolve().parent.parent
 ALLOWLIST = Path(__file__).with_name("paper_claims.toml")

@@ -26,7 +26,7 @@ def data_env(env=None) -> dict:
 
 @functools.lru_cache(maxsize=None)
 def mnist():
-    from vae_mnist.data import load_dataset
+    from vae_mnist.core.data import load_dataset
 
     return load_dataset("mnist", DATA_DIR)
 
@@ -54,7 +54,7 @@ def copy_mnist_files(folder: Path) -> Path:
 
     import numpy as np
 
-    from vae_mnist.data import FILES
+    from vae_mnist.core.data import FILES
 
     folder.mkdir(parents=True, exist_ok=True)
     if DATA_DIR is not None and all((DATA_DIR / f"{stem}.gz").is_file() for stem in FILES.values()):

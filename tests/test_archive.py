@@ -15,7 +15,7 @@ import tarfile
 import pytest
 
 from conftest import vae_mnist_command
-from vae_mnist.archive import FORMAT, MANIFEST
+from vae_mnist.store.archive import FORMAT, MANIFEST
 
 ENTRY = "mnist-bernoulli-z2-e50-b128-s0-0123456789ab"
 FILES = {"config.json": b'{"latent_dim": 2}', "history.json": b'{"loss": [1.0]}', "model.keras": b"PK\x05\x06" + bytes(18)}

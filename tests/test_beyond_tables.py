@@ -4,7 +4,10 @@ import types
 
 import pytest
 
-from vae_mnist import RunConfig, beyond_tables, profiles, tables
+from vae_mnist import RunConfig
+from vae_mnist.measures import tables as beyond_tables
+from vae_mnist import profiles
+from vae_mnist import text as tables
 
 
 def _run(z, seed, neg_elbo, iwae=None, au=None, likelihood="bernoulli"):

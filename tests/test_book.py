@@ -102,7 +102,7 @@ def test_every_chapter_is_in_the_html(smoke_book_html):
 
 def test_every_run_page_is_in_the_html(smoke_book, smoke_book_html):
     from vae_mnist.profiles import book_runs
-    from vae_mnist.pages import page_name, run_title
+    from vae_mnist.build.pages import page_name, run_title
 
     configs = book_runs("smoke", 1)
     assert {c.latent_dim for c in configs} >= {2, 10, 20}
@@ -174,7 +174,7 @@ def test_rebuild_with_nothing_changed_retrains_nothing_and_is_quick(smoke_book, 
 
 
 def test_source_change_drops_the_execution_cache(tmp_path):
-    from vae_mnist.page_stamps import STAMP_FILE, invalidate_execution_cache
+    from vae_mnist.build.page_stamps import STAMP_FILE, invalidate_execution_cache
 
     build = tmp_path / "_build"
     (build / ".jupyter_cache").mkdir(parents=True)
@@ -190,7 +190,7 @@ def test_source_change_drops_the_execution_cache(tmp_path):
 
 
 def test_run_stamp_sees_package_template_and_parameters(tmp_path, monkeypatch):
-    from vae_mnist import page_stamps as build
+    from vae_mnist.build import page_stamps as build
 
     template = tmp_path / "run.md"
     template.write_text("a")
@@ -224,7 +224,7 @@ def test_readme_papermill_route_gives_pages_the_strict_build_shows(smoke_book, s
     """The README's raw papermill command (from the book's root, and with --cwd) writes pages the next build shows,
     with their four download links pointing at files Sphinx copied into the book."""
     from conftest import README_PAGES
-    from vae_mnist.pages import RUN_DOWNLOADS
+    from vae_mnist.build.pages import RUN_DOWNLOADS
 
     for name in README_PAGES:
         page = smoke_book_html / "book" / "runs" / f"{name}.html"

@@ -38,9 +38,10 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 import pytest
 
-from vae_mnist import explorer, figures
-from vae_mnist.pages import RUN_DOWNLOADS
-from vae_mnist.model import build_vae
+from vae_mnist.widgets import explorer
+from vae_mnist.figures import paper as figures
+from vae_mnist.build.pages import RUN_DOWNLOADS
+from vae_mnist.core.model import build_vae
 
 # the fixture `book` asks for the smoke book by name; the module is a group of its own, scheduled after the
 # slow modules and before the quick ones (tests/conftest.py), so either worker takes it once the book is built
@@ -61,7 +62,7 @@ MIN_CONTRAST = 4.5  # WCAG AA for normal text
 AXE_VERSION = "4.10.3"   # scripts/ensure-browser.sh vendors this version into <venv>/share/axe-core
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 #: axe-core rules whose violations come from the theme and cannot be fixed from this project, with the reason.
-#: (Empty: what the first audit found is fixed in vae_mnist.sphinx_extension and the widgets.)
+#: (Empty: what the first audit found is fixed in vae_mnist.build.sphinx_extension and the widgets.)
 AXE_ALLOWED: dict = {}
 
 # images whose alternative text is missing or only a file name, canvases without a label
@@ -102,7 +103,7 @@ def book(request):
     """The built book under test: ``$VAE_MNIST_BOOK_HTML`` if set, else the smoke build (built once)."""
     folder = os.environ.get(BOOK_HTML_ENV)
     if folder:
-        from vae_mnist.runs import cache_dir
+        from vae_mnist.store.runs import cache_dir
 
         html = Path(folder).resolve()
         assert (html / "index.html").is_file(), f"{BOOK_HTML_ENV}={folder}: no index.html there"
@@ -205,7 +206,7 @@ def instance_state(page, inst_id) -> dict:
 
 def keras_model_for(page, name, cache_dir: Path):
     """The trained model of the run the page's explorer was exported from (the build's run cache)."""
-    from vae_mnist.runs import Run
+    from vae_mnist.store.runs import Run
 
     run = page.evaluate("(n) => window.vaeExplorer.models[n].run", name)
     assert run, f"explorer model {name} does not name its run"
@@ -589,7 +590,7 @@ def test_slider_explorers_follow_the_keyboard_and_match_keras(book, open_page, t
 
 
 # --------------------------------------------------------------------------------------
-# The drawing pad: the encoder in the browser (vae_mnist.drawpad, static/drawpad.js)
+# The drawing pad: the encoder in the browser (vae_mnist.widgets.drawpad, static/drawpad.js)
 # --------------------------------------------------------------------------------------
 def drawpad_state(page, inst_id) -> dict:
     return page.evaluate("""(id) => { const i = window.vaeExplorer.instances[id];
@@ -606,7 +607,7 @@ def drawpad_ink(page, inst_id) -> np.ndarray:
 
 
 def encoder_model_for(page, name, cache_dir: Path):
-    from vae_mnist.runs import Run
+    from vae_mnist.store.runs import Run
 
     run = page.evaluate("(n) => window.vaeExplorer.encoders[n].run", name)
     assert run, f"drawing pad {name} does not name its run"
@@ -614,7 +615,7 @@ def encoder_model_for(page, name, cache_dir: Path):
 
 
 def test_js_encoder_and_mnist_form_equal_python_reference_for_every_format(open_page, tmp_path):
-    from vae_mnist import drawpad
+    from vae_mnist.widgets import drawpad
     from support import mnist
 
     model = build_vae(latent_dim=3, hidden_dim=512, seed=13)
@@ -654,7 +655,7 @@ def _drawpads(page):
 
 def _check_painted_test_images(page, inst_id, model, tol) -> float:
     """Paint test images on the pad programmatically; the encoder's input is the image, mean and σ are Keras's."""
-    from vae_mnist import drawpad
+    from vae_mnist.widgets import drawpad
     from support import mnist
 
     x = mnist().x_test[:60].reshape(-1, 784).astype(np.float64)
@@ -674,7 +675,7 @@ def _check_painted_test_images(page, inst_id, model, tol) -> float:
 
 
 def test_drawpad_posterior_matches_keras_and_follows_a_stroke(book, open_page, tmp_path):
-    from vae_mnist import drawpad
+    from vae_mnist.widgets import drawpad
 
     p = open_page(book.html / "book" / "latent2d.html")
     page = p.page
@@ -726,7 +727,7 @@ def test_drawpad_posterior_matches_keras_and_follows_a_stroke(book, open_page, t
 
 
 def test_drawpads_per_coordinate_match_keras(book, open_page, tmp_path):
-    from vae_mnist import drawpad
+    from vae_mnist.widgets import drawpad
 
     p = open_page(book.html / "book" / "samples.html")
     page = p.page
@@ -743,7 +744,7 @@ def test_drawpads_per_coordinate_match_keras(book, open_page, tmp_path):
 
 
 # --------------------------------------------------------------------------------------
-# The latent space over training (vae_mnist.trajectory, static/trajectory.js)
+# The latent space over training (vae_mnist.measures.trajectory, static/trajectory.js)
 # --------------------------------------------------------------------------------------
 def test_trajectory_slider_and_play_change_the_plane(book, open_page, tmp_path):
     p = open_page(book.html / "book" / "latent2d.html")

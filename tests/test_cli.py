@@ -16,7 +16,7 @@ def cli(*args, env=None, tmp_cache=None):
     if tmp_cache is not None:
         e["VAE_MNIST_CACHE_DIR"] = str(tmp_cache)
     e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "vae_mnist.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "vae_mnist.cli.main", *args], capture_output=True, text=True,
                           env=e, timeout=300, stdin=subprocess.DEVNULL)
 
 

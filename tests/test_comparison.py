@@ -1,15 +1,16 @@
-"""The paired comparison of two models scored on the same test images (vae_mnist.comparison)."""
+"""The paired comparison of two models scored on the same test images (vae_mnist.measures.comparison)."""
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 import support
-from vae_mnist import RunConfig, comparison
-from vae_mnist.comparison import compare_runs, iwae_per_image, paired_difference
+from vae_mnist import RunConfig
+from vae_mnist.measures import comparison
+from vae_mnist.measures.comparison import compare_runs, iwae_per_image, paired_difference
 from vae_mnist.errors import VaeMnistError
-from vae_mnist.evaluation import iwae_bound
-from vae_mnist.model import build_vae
+from vae_mnist.core.iwae import iwae_bound
+from vae_mnist.core.model import build_vae
 
 
 def _correlated(n=10_000, shift=0.3, seed=0):

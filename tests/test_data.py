@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import support
-from vae_mnist.data import FILES, load_dataset, resolve_data_dir
+from vae_mnist.core.data import FILES, load_dataset, resolve_data_dir
 from vae_mnist.errors import DataError
 
 

@@ -5,8 +5,9 @@ import re
 import numpy as np
 import pytest
 
-from vae_mnist import drawpad, explorer
-from vae_mnist.model import build_vae
+from vae_mnist.widgets import drawpad
+from vae_mnist.widgets import explorer
+from vae_mnist.core.model import build_vae
 
 
 @pytest.fixture(scope="module")

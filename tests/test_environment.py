@@ -111,7 +111,7 @@ def test_software_versions_name_what_made_a_run():
     import numpy
     import tensorflow as tf
 
-    from vae_mnist.runs import SOFTWARE_KEYS, software_versions
+    from vae_mnist.store.runs import SOFTWARE_KEYS, software_versions
 
     v = software_versions()
     assert tuple(v) == SOFTWARE_KEYS

@@ -3,10 +3,11 @@ import numpy as np
 import pytest
 
 import support
-from vae_mnist import RunConfig, iwae
-from vae_mnist.evaluation import active_units, kl_per_dimension, negative_elbo
-from vae_mnist.iwae import bound_summary, iwae_bound, iwae_slices
-from vae_mnist.training import train
+from vae_mnist import RunConfig
+from vae_mnist.core import iwae
+from vae_mnist.core.evaluation import active_units, kl_per_dimension, negative_elbo
+from vae_mnist.core.iwae import bound_summary, iwae_bound, iwae_slices
+from vae_mnist.core.training import train
 
 
 @pytest.fixture(scope="module", params=["bernoulli", "gaussian"])
@@ -58,7 +59,7 @@ def test_fast_algebra_matches_the_plain_decoder(trained, monkeypatch):
 
 
 def test_a_bound_computed_in_slices_is_the_one_pass_bound_bit_for_bit(trained, monkeypatch):
-    """What the cluster does with a long bound (vae_mnist.bound_tasks): slices of the test set, each
+    """What the cluster does with a long bound (vae_mnist.jobs.bound_tasks): slices of the test set, each
     with the noise the whole pass gives its images, then one summary. Exactly equal, not close."""
     model, x = trained
     monkeypatch.setattr(iwae, "IWAE_ROWS", 64)  # 3 images per batch at k = 20: slices must respect batches
@@ -91,7 +92,7 @@ def test_samples_split_into_subchunks_when_k_is_large(trained, monkeypatch):
 
 
 def _prior_posterior_model(likelihood="bernoulli"):
-    from vae_mnist.model import build_vae
+    from vae_mnist.core.model import build_vae
 
     model = build_vae(latent_dim=4, likelihood=likelihood, seed=0)
     for name in ("z_mean", "z_log_var"):
@@ -117,8 +118,8 @@ def test_trained_model_has_active_units_and_kl_per_dimension_sums_to_the_kl(trai
 
 
 def test_ensure_extra_metrics_adds_the_keys_once(tmp_path):
-    from vae_mnist.evaluation import ensure_extra_metrics
-    from vae_mnist.runs import get_run
+    from vae_mnist.core.evaluation import ensure_extra_metrics
+    from vae_mnist.store.runs import get_run
 
     config = RunConfig(latent_dim=3, epochs=1, train_subset=500, test_subset=100)
     run = get_run(config, progress=None, data=support.mnist(), root=tmp_path)
@@ -127,8 +128,8 @@ def test_ensure_extra_metrics_adds_the_keys_once(tmp_path):
     assert m["iwae_k"] == 20 and m["iwae_nll"] < m["test_neg_elbo"] and m["iwae_stderr"] > 0
     assert 0 <= m["active_units"] <= 3 and len(m["kl_per_dimension"]) == 3
     assert run.metrics == m  # written to metrics.json
-    # the bound's per-image values are kept beside it, for paired comparisons (vae_mnist.comparison)
-    from vae_mnist.comparison import PER_IMAGE_FILE, iwae_per_image
+    # the bound's per-image values are kept beside it, for paired comparisons (vae_mnist.measures.comparison)
+    from vae_mnist.measures.comparison import PER_IMAGE_FILE, iwae_per_image
 
     kept = np.load(run.path / PER_IMAGE_FILE.format(k=20))
     assert kept.shape == (100,) and abs(kept.mean() - m["iwae_nll"]) < 1e-9
@@ -142,8 +143,8 @@ def test_ensure_extra_metrics_adds_the_keys_once(tmp_path):
 def test_cli_evaluate_with_iwae_writes_the_metrics(tmp_path, capsys):
     import json
 
-    from vae_mnist.cli import main
-    from vae_mnist.runs import get_run
+    from vae_mnist.cli.main import main
+    from vae_mnist.store.runs import get_run
 
     config = RunConfig(latent_dim=2, epochs=1, train_subset=300, test_subset=60)
     run = get_run(config, progress=None, data=support.mnist(), root=tmp_path)
@@ -159,7 +160,7 @@ def test_cli_evaluate_with_iwae_writes_the_metrics(tmp_path, capsys):
 
 
 def test_compiled_bound_is_reused_and_reads_the_current_weights():
-    from vae_mnist.model import build_vae
+    from vae_mnist.core.model import build_vae
 
     model = build_vae(latent_dim=3, seed=1)
     x = support.tiny(train=1, test=40).x_test

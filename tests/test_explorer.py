@@ -6,8 +6,8 @@ import re
 import numpy as np
 import pytest
 
-from vae_mnist import explorer
-from vae_mnist.model import build_vae
+from vae_mnist.widgets import explorer
+from vae_mnist.core.model import build_vae
 
 
 @pytest.fixture(scope="module")

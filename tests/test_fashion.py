@@ -4,7 +4,7 @@ import gzip
 import pytest
 
 import support
-from vae_mnist.data import FILES, checksums, load_dataset
+from vae_mnist.core.data import FILES, checksums, load_dataset
 from vae_mnist.errors import DataError
 
 
@@ -42,7 +42,7 @@ def test_a_modified_fashion_file_is_refused_through_the_environment(tmp_path, mo
 
 
 def test_the_cli_reports_a_wrong_fashion_file_in_one_line(tmp_path, capsys):
-    from vae_mnist.cli import main
+    from vae_mnist.cli.main import main
 
     folder = _folder_of_mnist_files(tmp_path)
     code = main(["train", "--dataset", "fashion-mnist", "--data-dir", str(folder), "--epochs", "1",

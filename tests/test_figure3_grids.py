@@ -6,9 +6,9 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from vae_mnist import figures
-from vae_mnist.evaluation import decode
-from vae_mnist.model import build_vae
+from vae_mnist.figures import paper as figures
+from vae_mnist.core.evaluation import decode
+from vae_mnist.core.model import build_vae
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,10 @@ the text sizes do not depend on the values), and the figure is rendered as the b
 import numpy as np
 import pytest
 
-from vae_mnist import beyond_figures as A
-from vae_mnist import figures as F
-from vae_mnist import trajectory as T
-from vae_mnist.model import build_vae
+from vae_mnist.figures import beyond as A
+from vae_mnist.figures import paper as F
+from vae_mnist.figures import trajectory as T
+from vae_mnist.core.model import build_vae
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ FIGURES = {
 
 
 def _trajectory(d, epochs):
-    from vae_mnist.trajectory import GRID_N, Trajectory
+    from vae_mnist.measures.trajectory import GRID_N, Trajectory
 
     codes = d["rng"].normal(0, 2, (epochs + 1, 200, 2))
     return Trajectory(run="made-up", codes=codes, log_vars=np.zeros_like(codes), labels=d["y"].astype(np.uint8),
@@ -87,7 +87,7 @@ def test_figure_background_is_opaque_white(inputs, name):
 
 
 def test_readable_raises_small_text():
-    fig = F._new_figure((4, 3))
+    fig = F.new_figure((4, 3))
     ax = fig.add_subplot(1, 1, 1)
     ax.plot([1, 2], [3, 4], label="a")
     ax.set_xlabel("x", fontsize=6)

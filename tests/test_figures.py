@@ -6,9 +6,9 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from vae_mnist import figures
-from vae_mnist.evaluation import decode, encode_means
-from vae_mnist.model import build_vae
+from vae_mnist.figures import paper as figures
+from vae_mnist.core.evaluation import decode, encode_means
+from vae_mnist.core.model import build_vae
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +159,7 @@ def test_importing_figures_leaves_the_environment_alone():
     import subprocess
     import sys
 
-    code = "import os, vae_mnist.figures; print(os.environ.get('MPLBACKEND', 'unset'))"
+    code = "import os, vae_mnist.figures.paper; print(os.environ.get('MPLBACKEND', 'unset'))"
     env = {k: v for k, v in __import__('os').environ.items() if k not in ("MPLBACKEND", "DISPLAY")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "unset"

@@ -5,7 +5,7 @@ import pytest
 from keras import ops
 
 import support
-from vae_mnist.model import GAUSSIAN_SIGMA, build_vae
+from vae_mnist.core.model import GAUSSIAN_SIGMA, build_vae
 
 
 def _np_forward(model, x, eps):

@@ -16,8 +16,8 @@ import nbformat
 import pytest
 
 from conftest import vae_mnist_command
-from vae_mnist import ledger as ledgers
-from vae_mnist import results_diff
+from vae_mnist.build import ledger as ledgers
+from vae_mnist.build import results_diff
 
 GLUE = ledgers.GLUE_PREFIX
 

@@ -58,10 +58,10 @@ def diff(old, new, *args) -> subprocess.CompletedProcess:
 
 def test_two_builds_of_one_cache_diff_empty_and_a_reseeded_run_moves_only_what_shows_it(smoke_book, smoke_book_html,
                                                                                          tmp_path):
-    from vae_mnist.book import copy_book
-    from vae_mnist.ledger import load_ledger
-    from vae_mnist.results_diff import diff_ledgers
-    from vae_mnist.pages import page_name
+    from vae_mnist.build.html_book import copy_book
+    from vae_mnist.build.ledger import load_ledger
+    from vae_mnist.build.results_diff import diff_ledgers
+    from vae_mnist.build.pages import page_name
     from vae_mnist.profiles import fashion_config
 
     # (1) the smoke book's models exported as one archive and imported into an empty cache; a second build, in a
@@ -127,9 +127,9 @@ def test_two_builds_of_one_cache_diff_empty_and_a_reseeded_run_moves_only_what_s
 
 RESEED = """
 import dataclasses, shutil
-from vae_mnist.evaluation import negative_elbo
+from vae_mnist.core.evaluation import negative_elbo
 from vae_mnist.profiles import fashion_config
-from vae_mnist.runs import Run, get_run, load_data_for, run_path
+from vae_mnist.store.runs import Run, get_run, load_data_for, run_path
 
 config = fashion_config("smoke")
 other = get_run(dataclasses.replace(config, seed=1), progress=None).path

@@ -9,8 +9,8 @@ import pytest
 
 from conftest import ROOT
 from test_cli import TINY, assert_clear_error, cli
-from vae_mnist import literature
-from vae_mnist.beyond_tables import convergence
+from vae_mnist.measures import literature
+from vae_mnist.measures.tables import convergence
 
 
 # --------------------------------------------------------------------------------------
@@ -86,7 +86,7 @@ def test_convergence_measures_the_fall_at_the_end_of_training():
 
 
 def test_the_convergence_sentence_follows_the_curve():
-    from vae_mnist.beyond_tables import convergence_sentence
+    from vae_mnist.measures.tables import convergence_sentence
 
     # still falling, more slowly, with a noisy last epoch (the lowest value one epoch before the end)
     losses = [100.0 - 10 * (1 - 0.95 ** e) for e in range(50)]

@@ -4,8 +4,8 @@ import tensorflow as tf
 from keras import ops
 
 import support  # noqa: F401  (sets the data folder)
-from vae_mnist import losses
-from vae_mnist.model import build_vae
+from vae_mnist.core import losses
+from vae_mnist.core.model import build_vae
 
 
 def test_closed_form_kl_matches_monte_carlo():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import support  # noqa: F401
-from vae_mnist.model import VAE, build_vae
+from vae_mnist.core.model import VAE, build_vae
 
 
 @pytest.mark.parametrize("z", [2, 10, 20])

@@ -4,8 +4,8 @@ import pytest
 
 import support
 from vae_mnist import ConfigError, RunConfig
-from vae_mnist.data import TEST_BINARIZATION_SEED, binarize_test_images, data_for
-from vae_mnist.training import RECONSTRUCTION_WEIGHT, binarize_batch, train
+from vae_mnist.core.data import TEST_BINARIZATION_SEED, binarize_test_images, data_for
+from vae_mnist.core.training import RECONSTRUCTION_WEIGHT, binarize_batch, train
 
 
 def test_options_are_in_the_cache_key_and_the_name():

@@ -32,8 +32,8 @@ def test_vae_mnist_run_executes_the_template_for_a_non_default_configuration(tmp
     """`vae-mnist run` (README) with a latent size and a binarization that are not the defaults: the run is
     trained into the cache, the page is executed by papermill, and its text says what was run."""
     from vae_mnist import RunConfig
-    from vae_mnist.pages import run_notebook
-    from vae_mnist.runs import run_path
+    from vae_mnist.build.pages import run_notebook
+    from vae_mnist.store.runs import run_path
 
     config = RunConfig(**TINY, binarize="dynamic")
     # a page half-written by a process that no longer exists is removed when the next one starts

@@ -22,12 +22,12 @@ import distributed  # noqa: F401  (its config defaults must exist before dask.co
 import numpy as np
 import pytest
 
-from vae_mnist.cli import main
+from vae_mnist.cli.main import main
 from vae_mnist.config import RunConfig
-from vae_mnist.jobs import Job
-from vae_mnist.parallel import open_client
-from vae_mnist.runner import run_jobs
-from vae_mnist.runs import Run, check_run, get_run, install_run, run_lock, run_path
+from vae_mnist.jobs.jobs import Job
+from vae_mnist.jobs.parallel import open_client
+from vae_mnist.jobs.runner import run_jobs
+from vae_mnist.store.runs import Run, check_run, get_run, install_run, run_lock, run_path
 
 from conftest import DATA_DIR, vae_mnist_command
 
@@ -112,11 +112,12 @@ def test_two_workers_train_two_runs_with_the_serial_weights(client, serial_runs,
 
 def test_a_long_bound_is_computed_in_slices_and_is_the_one_pass_bound(client, serial_runs, tmp_path, monkeypatch):
     """k >= SLICE_MIN_K on a cluster: the run first, then its bound as tasks over slices of the test set
-    (vae_mnist.bound_tasks); the client's bound and per-image values equal one pass in this process, exactly."""
-    from vae_mnist import bound_tasks
-    from vae_mnist.bound_tasks import SLICE_MIN_K
-    from vae_mnist.datasets import run_data
-    from vae_mnist.iwae import PER_IMAGE_FILE, iwae_bound
+    (vae_mnist.jobs.bound_tasks); the client's bound and per-image values equal one pass in this process, exactly."""
+    from vae_mnist.jobs.jobs import bound_tasks
+    from vae_mnist.jobs.bound_tasks import SLICE_MIN_K
+    from vae_mnist.core.datasets import run_data
+    from vae_mnist.core.iwae import iwae_bound
+    from vae_mnist.core.per_image import PER_IMAGE_FILE
 
     # one slice per worker here (the book cuts two: the same code, two task processes fewer in the suite)
     monkeypatch.setattr(bound_tasks, "SLICES_PER_WORKER", 1)
@@ -182,7 +183,7 @@ def _training_under_way(worker_pid: int) -> bool:
             cmd = child.cmdline()
         except psutil.Error:
             continue
-        if "vae_mnist.parallel" in cmd and list(Path(cmd[-1], "runs").glob(".tmp-*")):
+        if "vae_mnist.jobs.parallel" in cmd and list(Path(cmd[-1], "runs").glob(".tmp-*")):
             return True
     return False
 
@@ -331,21 +332,21 @@ def test_bad_grids_and_addresses_are_one_line_and_exit_2(argv, message, capsys, 
 
 def test_the_default_is_one_worker_per_two_cores():
     """README: serial on a two-core machine (the measured faster there), a cluster where cores allow."""
-    from vae_mnist.parallel import DEFAULT_WORKERS, default_workers
+    from vae_mnist.jobs.parallel import DEFAULT_WORKERS, default_workers
 
     assert [default_workers(c) for c in (1, 2, 3, 4, 8)] == [1, 1, 1, 2, 4]
     assert DEFAULT_WORKERS == default_workers(os.cpu_count())
 
 
 def test_a_task_gets_the_cores_no_other_task_uses():
-    from vae_mnist.parallel import threads_for
+    from vae_mnist.jobs.parallel import threads_for
 
     assert [threads_for(2, n) for n in (1, 2, 3)] == [2, 1, 1]
     assert [threads_for(8, n) for n in (1, 2, 3, 8, 9)] == [8, 4, 2, 1, 1]
 
 
 def test_sweep_grid_parsing():
-    from vae_mnist.sweep import grid, parse_choice_list, parse_int_list
+    from vae_mnist.jobs.sweep import grid, parse_choice_list, parse_int_list
 
     assert parse_int_list("2,5,10") == [2, 5, 10]
     assert parse_int_list("0-2") == [0, 1, 2]

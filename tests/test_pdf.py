@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import data_env, vae_mnist_command
-from vae_mnist.pdf import PRINT_PAGE
+from vae_mnist.build.pdf import PRINT_PAGE
 
 import pypdf  # noqa: E402  (a test dependency: pyproject.toml, extra "test")
 
@@ -125,7 +125,7 @@ def test_widgets_print_as_stills_with_a_link(built_pdf):
 
 
 def test_pdf_without_a_built_book_is_one_line(tmp_path):
-    from vae_mnist.book import copy_book
+    from vae_mnist.build.html_book import copy_book
 
     root = copy_book(tmp_path / "root", Path(__file__).resolve().parent.parent)
     proc = subprocess.run(vae_mnist_command() + ["pdf", "--root", str(root)], capture_output=True, text=True)

@@ -25,7 +25,7 @@ import pytest
 
 import support
 from vae_mnist import RunConfig
-from vae_mnist import runs
+from vae_mnist.store import runs
 from vae_mnist.errors import ConfigError, DamagedRunError, DataError
 
 TINY = dict(latent_dim=2, epochs=1, batch_size=100, train_subset=500, test_subset=100)
@@ -41,7 +41,7 @@ def cli(*args, cache=None, env=None, timeout=300):
     if cache is not None:
         e["VAE_MNIST_CACHE_DIR"] = str(cache)
     e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "vae_mnist.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "vae_mnist.cli.main", *args], capture_output=True, text=True,
                           env=e, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
@@ -242,7 +242,7 @@ def test_a_change_of_the_training_code_makes_the_run_stale(cache, monkeypatch):
     config = RunConfig(**TINY)
     old = json.loads((cache / config.name() / "config.json").read_text())
     assert old["code_hash"] == runs.code_hash()
-    from vae_mnist import run_checks
+    from vae_mnist.store import run_checks
 
     monkeypatch.setattr(run_checks, "code_hash", lambda: "0123456789abcdef")
     problem = runs.check_run(cache / config.name())
@@ -255,12 +255,20 @@ def test_a_change_of_the_training_code_makes_the_run_stale(cache, monkeypatch):
     assert len(list(cache.glob(config.name() + ".stale-*"))) == 1
 
 
-def test_code_hash_covers_the_sources_that_decide_training():
-    base = Path(runs.__file__).parent
+def test_code_hash_covers_the_sources_that_decide_training_keyed_by_module_name():
+    """The run code hash is over the named modules' sources: the same bytes under another file path
+    give the same hash (a move alone invalidates nothing), another module name does not."""
+    import importlib.util
+
+    names = tuple(f"vae_mnist.core.{m}" for m in ("model", "losses", "training", "data"))
     h = hashlib.sha256()
-    for name in ("model.py", "losses.py", "training.py", "data.py"):
-        h.update(name.encode() + b"\0" + (base / name).read_bytes() + b"\0")
+    for name in names:
+        h.update(name.encode() + b"\0" + Path(importlib.util.find_spec(name).origin).read_bytes() + b"\0")
     assert runs.code_hash() == h.hexdigest()[:16]
+    from vae_mnist.store.entries import code_hash
+
+    assert code_hash(names) == runs.code_hash()
+    assert code_hash(names[:3] + ("vae_mnist.core.datasets",)) != runs.code_hash()
 
 
 # --------------------------------------------------------------------------------------
@@ -270,7 +278,7 @@ _TRAINER = textwrap.dedent("""
     import hashlib, json, os, sys, time
     import numpy as np
     from vae_mnist import RunConfig
-    from vae_mnist.runs import get_run
+    from vae_mnist.store.runs import get_run
 
     barrier = os.environ.get("BARRIER")
     said = []
@@ -323,7 +331,7 @@ def test_two_processes_asking_for_the_same_run_train_it_once(tmp_path):
 
 _METRICS_WRITER = textwrap.dedent("""
     import os, sys, time
-    from vae_mnist.runs import Run
+    from vae_mnist.store.runs import Run
     run = Run(sys.argv[1])
     tag, n, go = sys.argv[2], int(sys.argv[3]), sys.argv[4]
     open(go + "-ready-" + tag, "w").close()
@@ -426,7 +434,7 @@ def _start_training(cache, epochs=5000):
     env["VAE_MNIST_CACHE_DIR"] = str(cache)
     args = ["--latent-dim", "2", "--epochs", str(epochs), "--batch-size", "100", "--train-subset", "500",
             "--test-subset", "100"]
-    p = subprocess.Popen([sys.executable, "-m", "vae_mnist.cli", "train", *args], env=env,
+    p = subprocess.Popen([sys.executable, "-m", "vae_mnist.cli.main", "train", *args], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     Lines(p.stdout).wait_for(lambda l: l.startswith("epoch   1/"))
     return p
@@ -454,7 +462,7 @@ def test_killed_training_leaves_a_temporary_folder_that_the_next_start_removes(t
     left = temporaries(cache)
     assert len(left) == 1 and (cache / left[0] / ".owner").is_file()
     # a temporary folder whose owner is alive (this test process) is not touched
-    from vae_mnist.temporaries import write_owner
+    from vae_mnist.store.temporaries import write_owner
 
     live = cache / ".tmp-live-run-abcd"
     live.mkdir()
@@ -467,7 +475,7 @@ def test_killed_training_leaves_a_temporary_folder_that_the_next_start_removes(t
 
 
 def test_a_reused_pid_does_not_protect_a_leftover(tmp_path):
-    from vae_mnist import temporaries as leftovers
+    from vae_mnist.store import temporaries as leftovers
 
     folder = tmp_path / ".tmp-x-1234"
     folder.mkdir()
@@ -546,26 +554,55 @@ def test_notebook_config_ignores_ipython_names_and_rejects_a_float_seed():
 
 
 # --------------------------------------------------------------------------------------
-# import vae_mnist is enough to load a model
+# a run's models open without the package; the package's import changes nothing
 # --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("imports, load", [
-    ("import vae_mnist; light = 'tensorflow' not in sys.modules; import keras", "keras.models.load_model"),
-    # TensorFlow imports Keras itself, in the middle of its own import: the class is registered after both
-    ("import vae_mnist; light = 'tensorflow' not in sys.modules; import tensorflow as tf", "tf.keras.models.load_model"),
-    ("import keras; import vae_mnist; light = True", "keras.models.load_model"),
-], ids=["vae_mnist-then-keras", "vae_mnist-then-tensorflow", "keras-then-vae_mnist"])
-def test_import_vae_mnist_registers_the_model_class(trained, imports, load):
-    """README: a model saved by the package loads with keras.models.load_model after `import vae_mnist`. The
-    import itself starts no TensorFlow (vae_mnist._KerasHook registers the class when Keras comes in), and
-    TensorFlow's C++ start-up lines stay off stderr when the package was imported first."""
-    code = f"import sys; {imports}; m = {load}(sys.argv[1]); print(light, type(m).__name__, m.latent_dim)"
-    env = {k: v for k, v in os.environ.items() if k not in ("VAE_MNIST_TF_VERBOSE", "TF_CPP_MIN_LOG_LEVEL")}
-    result = subprocess.run([sys.executable, "-c", code, str(trained / "model.keras")], capture_output=True,
-                            text=True, timeout=300, env=env)
+_PLAIN_KERAS = """
+import sys, json
+import numpy as np
+import keras
+encoder = keras.models.load_model(sys.argv[1] + "/encoder.keras")
+decoder = keras.models.load_model(sys.argv[1] + "/decoder.keras")
+x = np.load(sys.argv[2])
+mean, log_var = encoder(x)
+pixels = keras.ops.sigmoid(decoder(mean))
+np.savez(sys.argv[3], mean=np.asarray(mean), log_var=np.asarray(log_var), pixels=np.asarray(pixels))
+print(json.dumps({"vae_mnist": any(m.startswith("vae_mnist") for m in sys.modules),
+                  "layers": sorted({type(l).__name__ for m in (encoder, decoder) for l in m.layers})}))
+"""
+
+
+def test_a_runs_encoder_and_decoder_open_in_plain_keras_and_agree_with_its_vae(trained, tmp_path):
+    """README: ``encoder.keras`` and ``decoder.keras`` load with ``keras.models.load_model`` in a fresh
+    interpreter that never imports vae_mnist, hold standard layers only, and map images to the same code
+    means and the same pixels as the run's VAE."""
+    from vae_mnist import load_model
+
+    x = np.random.default_rng(0).random((16, 784), dtype=np.float32)
+    np.save(tmp_path / "x.npy", x)
+    result = subprocess.run([sys.executable, "-c", _PLAIN_KERAS, str(trained), str(tmp_path / "x.npy"),
+                             str(tmp_path / "out.npz")], capture_output=True, text=True, timeout=300,
+                            cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["True", "VAE", "2"]
-    if imports.startswith("import vae_mnist"):
-        assert result.stderr == "", result.stderr
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen == {"vae_mnist": False, "layers": ["Dense", "InputLayer"]}
+    out = np.load(tmp_path / "out.npz")
+    vae = load_model(trained / "model.keras")
+    mean, log_var = (np.asarray(t) for t in vae.encode(x))
+    np.testing.assert_allclose(out["mean"], mean, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(out["log_var"], log_var, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(out["pixels"], np.asarray(vae.decode(mean)), rtol=0, atol=1e-6)
+
+
+def test_importing_the_package_starts_no_tensorflow_and_patches_nothing():
+    """``import vae_mnist`` (and every subpackage face) imports no TensorFlow or Keras, adds no import
+    hook and writes no environment variable."""
+    code = ("import os, sys; env = dict(os.environ); hooks = list(sys.meta_path); import vae_mnist, "
+            "vae_mnist.core, vae_mnist.store, vae_mnist.jobs, vae_mnist.build, vae_mnist.cli, vae_mnist.core.data; "
+            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules), sys.meta_path == hooks, "
+            "dict(os.environ) == env)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["[]", "True", "True"]
 
 
 # --------------------------------------------------------------------------------------
@@ -580,7 +617,7 @@ def _stand_in():
 def test_loader_without_a_data_folder_falls_back_to_keras_download(tmp_path, monkeypatch):
     import keras
 
-    from vae_mnist.data import load_dataset
+    from vae_mnist.core.data import load_dataset
 
     monkeypatch.delenv("VAE_MNIST_DATA_DIR", raising=False)
     monkeypatch.chdir(tmp_path)  # no ../shared anywhere near
@@ -597,7 +634,7 @@ def test_loader_without_a_data_folder_falls_back_to_keras_download(tmp_path, mon
 def test_failed_download_without_a_data_folder_is_one_line(monkeypatch):
     import keras
 
-    from vae_mnist.data import load_dataset
+    from vae_mnist.core.data import load_dataset
 
     monkeypatch.delenv("VAE_MNIST_DATA_DIR", raising=False)
 
@@ -613,7 +650,7 @@ def test_failed_download_without_a_data_folder_is_one_line(monkeypatch):
 
 def test_test_helpers_find_data_without_shared(monkeypatch, tmp_path):
     """support.copy_mnist_files writes the official files back from the arrays when there is no data folder."""
-    from vae_mnist.data import load_dataset
+    from vae_mnist.core.data import load_dataset
 
     monkeypatch.setattr(support, "DATA_DIR", None)
     folder = support.copy_mnist_files(tmp_path / "mnist")
@@ -622,7 +659,7 @@ def test_test_helpers_find_data_without_shared(monkeypatch, tmp_path):
 
 
 def test_half_written_run_pages_of_dead_processes_are_removed(tmp_path):
-    from vae_mnist.pages import remove_stale_pages
+    from vae_mnist.build.pages import remove_stale_pages
 
     dead_pid = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                                   text=True).stdout)
@@ -657,7 +694,7 @@ def test_a_run_damaged_after_its_first_use_in_this_process_is_still_caught(cache
 _CLASSIFIER_TRAINER = textwrap.dedent("""
     import hashlib, json, os, sys, time
     import numpy as np
-    from vae_mnist.classifier import ClassifierConfig, get_classifier
+    from vae_mnist.measures.classifier import ClassifierConfig, get_classifier
 
     barrier = os.environ.get("BARRIER")
     said = []
@@ -709,7 +746,7 @@ def test_two_processes_asking_for_one_classifier_train_it_once(tmp_path):
 
 
 def test_a_damaged_or_stale_classifier_is_moved_aside_and_retrained(tmp_path, monkeypatch):
-    from vae_mnist import classifier
+    from vae_mnist.measures import classifier
 
     config = classifier.ClassifierConfig(epochs=1, train_subset=300, test_subset=100)
     first = classifier.get_classifier(config=config, data=support.mnist(), root=tmp_path, progress=None)

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from vae_mnist import sample_quality as sq
-from vae_mnist.beyond_tables import chi2_quantile, sd_interval_factors
+from vae_mnist.measures import sample_quality as sq
+from vae_mnist.measures.tables import chi2_quantile, sd_interval_factors
 
 
 def test_class_entropy_is_in_nats_and_spans_zero_to_log10():
@@ -87,7 +87,7 @@ def test_chi_square_quantiles_and_the_interval_for_sigma_from_three_values():
 # --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def small(tmp_path_factory, mnist_data):
-    from vae_mnist.classifier import ClassifierConfig, get_classifier
+    from vae_mnist.measures.classifier import ClassifierConfig, get_classifier
 
     cache = tmp_path_factory.mktemp("cache")
     config = ClassifierConfig(dataset="mnist", epochs=2, train_subset=3000, test_subset=1000)
@@ -98,13 +98,13 @@ def small(tmp_path_factory, mnist_data):
 @pytest.fixture(scope="module")
 def mnist_data():
     from conftest import DATA_DIR
-    from vae_mnist.data import load_dataset
+    from vae_mnist.core.data import load_dataset
 
     return load_dataset("mnist", DATA_DIR)
 
 
 def test_classifier_is_trained_cached_and_reloaded(small, mnist_data):
-    from vae_mnist.classifier import get_classifier
+    from vae_mnist.measures.classifier import get_classifier
 
     clf, config, cache = small
     assert clf.path.name == config.name() and clf.path.parent == cache / ".classifiers"
@@ -116,13 +116,13 @@ def test_classifier_is_trained_cached_and_reloaded(small, mnist_data):
     assert np.allclose(again.probabilities(x), clf.probabilities(x), atol=1e-6)
     assert np.allclose(clf.probabilities(x).sum(axis=1), 1, atol=1e-5)
     assert [p.name for p in (cache / ".classifiers").iterdir() if not p.name.endswith(".lock")] == [config.name()]
-    from vae_mnist.runs import scan_runs
+    from vae_mnist.store.runs import scan_runs
 
     assert scan_runs(cache) == [] and (clf.path / "classifier.keras").is_file()  # not taken for a damaged run
 
 
 def test_a_failed_classifier_training_leaves_nothing(tmp_path, mnist_data, monkeypatch):
-    from vae_mnist import classifier
+    from vae_mnist.measures import classifier
 
     def broken(*args, **kwargs):
         raise RuntimeError("interrupted")
@@ -136,7 +136,7 @@ def test_a_failed_classifier_training_leaves_nothing(tmp_path, mnist_data, monke
 
 def test_quality_metrics_are_stored_once(small, mnist_data, tmp_path, monkeypatch):
     from vae_mnist.config import RunConfig
-    from vae_mnist.runs import get_run
+    from vae_mnist.store.runs import get_run
 
     clf, _, _ = small
     config = RunConfig(latent_dim=2, epochs=1, train_subset=1000, test_subset=300)

@@ -7,8 +7,8 @@ from keras import ops
 
 import support
 from vae_mnist import RunConfig
-from vae_mnist import runs as runs_mod
-from vae_mnist.training import train
+from vae_mnist.store import runs as runs_mod
+from vae_mnist.core.training import train
 
 TINY = dict(epochs=2, batch_size=100, train_subset=1000, test_subset=200)
 

@@ -5,7 +5,9 @@ import re
 import numpy as np
 import pytest
 
-from vae_mnist import trajectory
+from vae_mnist.figures import trajectory as trajectory_figures
+from vae_mnist.measures import trajectory
+from vae_mnist.widgets import trajectory as trajectory_view
 from vae_mnist.config import RunConfig
 
 
@@ -17,15 +19,15 @@ def tiny_config():
 @pytest.fixture(scope="module")
 def tiny_data(tiny_config):
     from support import DATA_DIR
-    from vae_mnist.data import load_data_for
+    from vae_mnist.core.data import load_data_for
 
     return load_data_for(tiny_config, DATA_DIR)
 
 
 def test_recording_does_not_change_training(tiny_config, tiny_data):
-    from vae_mnist.evaluation import encode
-    from vae_mnist.figures import manifold_grid
-    from vae_mnist.training import train
+    from vae_mnist.core.evaluation import encode
+    from vae_mnist.figures.paper import manifold_grid
+    from vae_mnist.core.training import train
 
     plain_model, plain_history, _ = train(tiny_config, tiny_data, progress=None)
     recorder = trajectory.LatentRecorder(tiny_data.x_test[:100], manifold_grid(4).reshape(-1, 2))
@@ -93,14 +95,14 @@ def test_widget_and_still(tiny_config, tiny_data, tmp_path, monkeypatch):
     monkeypatch.setenv("VAE_MNIST_CACHE_DIR", str(tmp_path / "runs"))
     (tmp_path / "runs").mkdir()
     traj = trajectory.get_trajectory(tiny_config, data=tiny_data, n_codes=100, grid_n=3, progress=None)
-    w = trajectory.trajectory_widget(traj, element_id="t1")
+    w = trajectory_view.trajectory_widget(traj, element_id="t1")
     assert not re.search(r"(src|href)=[\"']?(https?:)?//", w.html)
     assert f'max="{tiny_config.epochs}"' in w.html and "vae-explorer-print" in w.html
     assert len(w.payload["grids"]) == len(w.payload["codes"]) == tiny_config.epochs + 1
-    fig = trajectory.small_multiples_figure(traj)
-    assert len(fig.axes) == 2 * len(trajectory.shown_epochs(tiny_config.epochs))
-    assert trajectory.shown_epochs(50) == [0, 1, 2, 5, 10, 50]
-    assert trajectory.shown_epochs(1) == [0, 1]
+    fig = trajectory_figures.small_multiples_figure(traj)
+    assert len(fig.axes) == 2 * len(trajectory_figures.shown_epochs(tiny_config.epochs))
+    assert trajectory_figures.shown_epochs(50) == [0, 1, 2, 5, 10, 50]
+    assert trajectory_figures.shown_epochs(1) == [0, 1]
 
 
 def test_widget_grids_are_greyscale_pngs_of_the_recorded_grid():
@@ -110,7 +112,7 @@ def test_widget_grids_are_greyscale_pngs_of_the_recorded_grid():
     import matplotlib.image
 
     img = (np.arange(56 * 84).reshape(56, 84) % 256).astype(np.uint8)
-    uri = trajectory._png(img)
+    uri = trajectory_view.png_data_uri(img)
     assert uri.startswith("data:image/png;base64,")
     back = matplotlib.image.imread(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])), format="png")
     assert back.shape == img.shape  # one grey channel

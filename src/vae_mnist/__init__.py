@@ -1,124 +1,45 @@
 """The MLP variational auto-encoder of Gupta, Reddy and Starliper on MNIST, in Keras 3.
 
-The package is the single source of truth for the book: data, model, loss,
-training, evaluation and every figure live here; chapters import and call it.
+The package is the single source of truth for the book: data, model, loss, training, evaluation and
+every figure live here; chapters import and call it.
+
+Layers (each imports only from itself, from the rows above it and from the root modules; checked by
+``tests/test_layers.py``):
+
+=========== ==================================================================================
+root        ``errors``, ``config``, ``settings``, ``profiles``, ``text``, ``faces``: values every layer shares
+``core``    data, losses, the model, training, evaluation, the IWAE bound
+``figures`` the figures (style, the paper's, architecture, beyond the paper)
+``store``   the run cache: entries, checks, runs, archives
+``measures`` classifier, sample quality, comparisons, tables, literature, the paper's settings, trajectories
+``widgets`` the in-browser explorers and their weight codec
+``jobs``    the job loop, the Dask executor, sliced bounds, the sweep
+``build``   run pages, the HTML book, the PDF, the Sphinx extension, the results ledger
+``cli``     the ``vae-mnist`` command line
+=========== ==================================================================================
+
+Rules: every subpackage's ``__init__`` is its public face (``__all__``, names imported on first use)
+and has no side effects; no name with a leading underscore is imported from another module; the root,
+``store``, ``jobs``, ``build`` and ``cli`` import model code (Keras, TensorFlow) only inside the
+functions that train or load, so ``import vae_mnist``, ``vae-mnist --help`` and ``list`` start no
+TensorFlow. Importing the package changes nothing in the process: no import hooks, no environment
+writes, no redirected output.
 """
-import os
+from .errors import ConfigError, DataError, VaeMnistError
+from .config import RunConfig
+from .version import __version__
 
-# Keep TensorFlow's C++ start-up chatter out of terminals and rendered cells.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-__version__ = "0.1.0"
+__all__ = ["ConfigError", "DataError", "RunConfig", "VaeMnistError", "load_model", "__version__"]
 
 
-class _Quiet:
-    """File descriptor 2 silenced: TensorFlow's C++ start-up lines ("All log messages before
-    absl::InitializeLog()...", oneDNN notices) ignore TF_CPP_MIN_LOG_LEVEL; they would clutter the
-    terminal and become warnings in the book build. Set VAE_MNIST_TF_VERBOSE=1 to see them."""
+def load_model(path):
+    """The whole :class:`vae_mnist.core.model.VAE` saved in a run's ``model.keras`` (Keras's safe mode).
 
-    def __enter__(self):
-        import sys
-
-        self.saved = None
-        if os.environ.get("VAE_MNIST_TF_VERBOSE"):
-            return self
-        try:
-            sys.stderr.flush()
-            self.saved = os.dup(2)
-        except (OSError, ValueError, AttributeError):
-            return self
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
-        return self
-
-    def __exit__(self, *exc):
-        if self.saved is not None:
-            os.dup2(self.saved, 2)
-            os.close(self.saved)
-        return False
-
-
-class _KerasHook:
-    """Keras and TensorFlow when something first asks for them, not at ``import vae_mnist``.
-
-    ``import vae_mnist`` costs milliseconds: a process that never builds or opens a model (``vae-mnist
-    --help`` or ``list``, a Dask worker, the ``jupyter-book`` process, a run page whose parameters are
-    wrong) never starts TensorFlow (about 4 s). The first import of ``tensorflow`` in this process, from
-    anywhere (the package, a chapter, Keras itself), is made quietly, and right after the first import of
-    ``keras`` the package's ``VAE`` class is registered with it, so ``keras.models.load_model("model.keras")``
-    works after ``import vae_mnist`` as it always did. A finder at the front of ``sys.meta_path`` that only
-    wraps the real loader's ``exec_module`` for these two names; it takes itself out once Keras is in.
+    A run's ``encoder.keras`` and ``decoder.keras`` are plain functional Keras models: any Keras opens
+    them with ``keras.models.load_model`` and no import of this package.
     """
+    import keras
 
-    NAMES = ("tensorflow", "keras")
+    from .core.model import VAE
 
-    def __init__(self):
-        self.running = 0        # imports of the two under way (TensorFlow imports Keras, and Keras TensorFlow)
-        self.keras_in = False
-
-    def find_spec(self, name, path=None, target=None):
-        import sys
-
-        if name not in self.NAMES:
-            return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(name, path, target)
-            if spec is not None:
-                break
-        else:
-            return None
-        loader = spec.loader
-        if loader is None or not hasattr(loader, "exec_module"):
-            return spec
-        original = loader.exec_module
-
-        def exec_module(module):
-            self.running += 1
-            try:
-                if name == "tensorflow" and os.environ.get("KERAS_BACKEND") == "tensorflow":
-                    with _Quiet():
-                        original(module)
-                else:
-                    original(module)
-            finally:
-                self.running -= 1
-            self.keras_in = self.keras_in or name == "keras"
-            if self.keras_in and self.running == 0:  # both imports finished: the class can be defined
-                self.remove()
-                from . import model  # noqa: F401  (registers VAE with Keras)
-
-        loader.exec_module = exec_module  # this spec's own loader object: nothing else is changed
-        return spec
-
-    def remove(self):
-        import sys
-
-        while self in sys.meta_path:
-            sys.meta_path.remove(self)
-
-
-def load_keras() -> None:
-    """Import TensorFlow (quietly) and Keras now, with the package's ``VAE`` class registered."""
-    import keras  # noqa: F401  (through _KerasHook the first time)
-
-    from . import model  # noqa: F401
-
-
-from .errors import VaeMnistError, ConfigError, DataError  # noqa: E402,F401
-from .config import RunConfig  # noqa: E402,F401
-
-
-def _install_keras_hook() -> None:
-    import sys
-
-    if "keras" in sys.modules:  # Keras came first: register now
-        load_keras()
-    elif not any(isinstance(f, _KerasHook) for f in sys.meta_path):
-        sys.meta_path.insert(0, _KerasHook())
-
-
-_install_keras_hook()
+    return keras.models.load_model(path, custom_objects={"vae_mnist>VAE": VAE}, safe_mode=True)

@@ -66,7 +66,7 @@ def _seed(value) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """Everything that determines a trained model. Defaults are the book's (``vae_mnist.paper`` lists which the paper states).
+    """Everything that determines a trained model. Defaults are the book's (``vae_mnist.measures.paper`` lists which the paper states).
 
     ``train_subset``/``test_subset`` take the first N images (for quick tests
     and smoke builds); ``None`` means the full 60,000 / 10,000.
@@ -124,7 +124,7 @@ class RunConfig:
 
     def key(self) -> str:
         """A short, stable hash of the configuration and the package version."""
-        from . import __version__
+        from .version import __version__
 
         payload = json.dumps({"config": self.to_dict(), "version": __version__}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
