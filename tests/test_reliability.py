@@ -492,9 +492,9 @@ def test_a_reused_pid_does_not_protect_a_leftover(tmp_path):
 # every input, one line
 # --------------------------------------------------------------------------------------
 def test_seeds_abc_breaks_only_the_command_that_reads_it(tmp_path):
-    listed = cli("list", cache=tmp_path, env={"SEEDS": "abc"})
+    listed = cli("list", cache=tmp_path, env={"VAE_MNIST_SEEDS": "abc"})
     assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr
-    assert_one_line_error(cli("book", "--root", str(tmp_path), cache=tmp_path, env={"SEEDS": "abc"}),
+    assert_one_line_error(cli("book", "--root", str(tmp_path), cache=tmp_path, env={"VAE_MNIST_SEEDS": "abc"}),
                           "SEEDS must be a positive integer", "'abc'")
 
 

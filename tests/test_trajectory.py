@@ -43,6 +43,28 @@ def test_recording_does_not_change_training(tiny_config, tiny_data):
     assert not np.array_equal(recorder.codes[0], recorder.codes[-1])  # the codes moved during training
 
 
+def test_a_2d_run_trained_by_the_job_loop_keeps_its_trajectory_and_the_chapter_trains_nothing_more(
+        tiny_config, tiny_data, tmp_path, monkeypatch):
+    """The build's job loop trains a 2-D run with the recorder among its callbacks: the trajectory lands in
+    the run folder, with the run's own history, and get_trajectory reads it without training again; the
+    run itself is the one trained without a recorder (same history.json bytes, same weights)."""
+    from vae_mnist.jobs.jobs import Job, do_job
+    from vae_mnist.store.runs import get_run
+
+    root = tmp_path / "runs"
+    monkeypatch.setenv("VAE_MNIST_CACHE_DIR", str(root))
+    plain = get_run(tiny_config, data=tiny_data, root=tmp_path / "plain", progress=None)
+    run = do_job(Job(tiny_config), root, data=tiny_data)
+    assert (run.path / trajectory.FILE).is_file()
+    assert (run.path / "history.json").read_bytes() == (plain.path / "history.json").read_bytes()
+    for a, b in zip(run.model.get_weights(), plain.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    said = []
+    traj = trajectory.get_trajectory(tiny_config, progress=said.append)
+    assert said == [] and not (root / trajectory.SUBDIR).exists()  # read from the run, nothing trained
+    assert traj.history == run.history and traj.codes.shape == (tiny_config.epochs + 1, min(trajectory.N_CODES, len(tiny_data.x_test)), 2)
+
+
 def test_trajectory_is_cached_and_reloaded(tiny_config, tiny_data, tmp_path, monkeypatch):
     monkeypatch.setenv("VAE_MNIST_CACHE_DIR", str(tmp_path / "runs"))
     (tmp_path / "runs").mkdir()

@@ -10,14 +10,13 @@ Chapters call the same functions, so a chapter and the build never disagree abou
 """
 from __future__ import annotations
 
-import os
 from typing import Dict, Iterable, List, Optional
 
 from .config import RunConfig
-from .errors import ConfigError
+from . import settings
 
-ENV_PROFILE = "VAE_MNIST_PROFILE"
-ENV_SEEDS = "VAE_MNIST_SEEDS"
+ENV_PROFILE = settings.PROFILE
+ENV_SEEDS = settings.SEEDS
 
 #: Settings each profile applies on top of the paper's (RunConfig defaults).
 PROFILES = {
@@ -31,22 +30,12 @@ HEADLINE_LATENTS = (2, 10, 20)
 
 def current_profile(profile: Optional[str] = None) -> str:
     """``profile`` if given, else ``$VAE_MNIST_PROFILE``, else ``full``."""
-    name = profile or os.environ.get(ENV_PROFILE) or "full"
-    if name not in PROFILES:
-        raise ConfigError(f"profile must be one of {', '.join(PROFILES)}, got {name!r}")
-    return name
+    return settings.choice(ENV_PROFILE, tuple(PROFILES), "full", value=profile)
 
 
 def current_seeds(seeds: Optional[int] = None) -> int:
     """``seeds`` if given, else ``$VAE_MNIST_SEEDS``, else 1."""
-    value = seeds if seeds is not None else os.environ.get(ENV_SEEDS) or 1
-    try:
-        value = int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"seeds must be a positive integer, got {value!r}") from None
-    if value < 1:
-        raise ConfigError(f"seeds must be a positive integer, got {value}")
-    return value
+    return settings.positive_int(ENV_SEEDS, 1, value=seeds)
 
 
 def book_config(latent_dim: int, profile: Optional[str] = None, **overrides) -> RunConfig:

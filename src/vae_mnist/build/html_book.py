@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import List, Optional
 
 from .pages import KERNEL_LOG_ARGS, KERNEL_NAME, RUNS_DIR, book_root, page_name, prune_run_pages, run_notebook
-from ..profiles import ENV_PROFILE, ENV_SEEDS, book_runs, current_profile, current_seeds
+from .. import settings
+from ..profiles import book_runs, current_profile, current_seeds
 from .page_stamps import invalidate_execution_cache, write_stamp
 from ..version import source_hash
 
@@ -116,8 +117,9 @@ def build_book(profile: str = "full", seeds: int = 1, root=None, data_dir=None, 
     profile = current_profile(profile)
     seeds = current_seeds(seeds)
     root = book_root(root)
-    os.environ[ENV_PROFILE] = profile  # chapters read these through book_config()/current_seeds()
-    os.environ[ENV_SEEDS] = str(seeds)
+    # the chapters' kernels read these through book_config()/current_seeds()
+    os.environ[settings.PROFILE] = profile
+    os.environ[settings.SEEDS] = str(seeds)
     from ..store.runs import cache_dir
     from . import ledger as ledgers
     from . import results_diff

@@ -15,8 +15,9 @@ from typing import Iterable, Optional
 
 from ..config import RunConfig
 from ..errors import ConfigError, VaeMnistError
+from .. import settings
 from ..store.temporaries import remove_leftovers
-from ..profiles import ENV_PROFILE, current_profile
+from ..profiles import current_profile
 from .page_stamps import read_stamp, run_stamp
 
 TEMPLATE = Path("book") / "templates" / "run.md"
@@ -247,26 +248,18 @@ def run_notebook(config: RunConfig, output_dir=None, data_dir=None, force: bool 
     nb = jupytext.read(template)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}.ipynb")  # the PID tells the next start who owned it
-    env_profile = os.environ.get(ENV_PROFILE)
-    env_backend = os.environ.pop("MPLBACKEND", None)  # the kernel must pick its inline backend
     try:
-        os.environ[ENV_PROFILE] = current_profile(profile)
-        executed = papermill.execute_notebook(nb, str(tmp), parameters=params, kernel_name="python3",
-                                              progress_bar=False, cwd=str(out_dir),
-                                              extra_arguments=kernel_log_arguments())
+        # the kernel reads the profile (book_config) and picks its own inline backend
+        with settings.kernel_environment(PROFILE=current_profile(profile), MPLBACKEND=None):
+            executed = papermill.execute_notebook(nb, str(tmp), parameters=params, kernel_name="python3",
+                                                  progress_bar=False, cwd=str(out_dir),
+                                                  extra_arguments=kernel_log_arguments())
     except BaseException as exc:  # Ctrl-C and SIGTERM too: no half-written page is kept
         tmp.unlink(missing_ok=True)
         err = getattr(exc, "ename", None)
         if err == "ConfigError":
             raise ConfigError(str(getattr(exc, "evalue", exc))) from None
         raise
-    finally:
-        if env_backend is not None:
-            os.environ["MPLBACKEND"] = env_backend
-        if env_profile is None:
-            os.environ.pop(ENV_PROFILE, None)
-        else:
-            os.environ[ENV_PROFILE] = env_profile
     import nbformat
 
     executed = postprocess_run_page(executed, config, data_dir, stamp, book_run)

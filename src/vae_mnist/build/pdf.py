@@ -35,12 +35,13 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import VaeMnistError
+from .. import settings
 
 PDF_DIR = "pdf"
 PDF_NAME = "book.pdf"
 #: The single page as printed: ``_build/singlehtml/print.html``.
 PRINT_PAGE = "print.html"
-ENV_CHROMIUM = "VAE_MNIST_CHROMIUM"
+ENV_CHROMIUM = settings.CHROMIUM
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -73,7 +74,7 @@ class PdfResult:
 
 
 def chromium_path() -> Path:
-    path = Path(os.environ.get(ENV_CHROMIUM) or DEFAULT_CHROMIUM)
+    path = Path(settings.text(ENV_CHROMIUM) or DEFAULT_CHROMIUM)
     if not (path.is_file() and os.access(path, os.X_OK)):
         raise VaeMnistError(f"no Chromium at {path}: run scripts/ensure-browser.sh .venv (make pdf does), "
                             f"or set {ENV_CHROMIUM} to a Chromium-based browser")
@@ -125,8 +126,8 @@ def _check_built(root: Path) -> None:
         raise VaeMnistError(f"the book in {build / 'html'} was built from other vae_mnist sources than these: "
                             "rebuild it first (make book), so that the PDF says what the HTML says")
     if stamp.get("profile"):  # a chapter the execution cache lacks runs with the book's own profile
-        os.environ.setdefault("VAE_MNIST_PROFILE", str(stamp["profile"]))
-        os.environ.setdefault("VAE_MNIST_SEEDS", str(stamp.get("seeds", 1)))
+        os.environ.setdefault(settings.PROFILE, str(stamp["profile"]))
+        os.environ.setdefault(settings.SEEDS, str(stamp.get("seeds", 1)))
 
 
 # Run in the page before printing: wait for images (loading them if lazy), MathJax and its fonts.

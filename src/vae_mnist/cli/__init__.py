@@ -19,8 +19,6 @@ _HOMES = {
     "cmd_sweep": "main",
     "cmd_train": "main",
     "config_from_args": "main",
-    "env_choice": "types",
-    "env_positive_int": "types",
     "existing_dir": "types",
     "int_in": "types",
     "main": "main",

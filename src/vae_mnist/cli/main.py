@@ -11,10 +11,12 @@ import signal
 import sys
 from pathlib import Path
 
-from .types import (env_choice, env_positive_int, existing_dir,  # noqa: F401
+from .types import (existing_dir,  # noqa: F401
                         non_negative_int, positive_float, positive_int, seed_number)
 from .results import add_results_commands
+from .. import settings
 from ..errors import ConfigError, Terminated, VaeMnistError
+from ..profiles import current_profile, current_seeds
 
 
 class _Parser(argparse.ArgumentParser):
@@ -163,8 +165,8 @@ def cmd_run(args) -> int:
 
 def cmd_book(args) -> int:
     # Environment variables are read here, inside main()'s error handling (never while building the parser).
-    profile = args.profile or env_choice("VAE_MNIST_PROFILE", ("full", "smoke"), "full")
-    seeds = args.seeds or env_positive_int(("VAE_MNIST_SEEDS", "SEEDS"), 1)
+    profile = current_profile(args.profile)
+    seeds = current_seeds(args.seeds)
     from ..jobs.parallel import scheduler_address
 
     scheduler_address(args.scheduler)  # a malformed address stops here, before any work
@@ -349,7 +351,7 @@ def main(argv=None) -> int:
         print("vae-mnist: interrupted (nothing half-finished was kept in the run cache)", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug, not bad input: still one line unless asked
-        if os.environ.get("VAE_MNIST_DEBUG"):
+        if settings.debug():
             raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         print(f"vae-mnist: error: {type(exc).__name__}: {first} (set VAE_MNIST_DEBUG=1 for the traceback)",

@@ -4,13 +4,14 @@
 """
 from __future__ import annotations
 
-from .types import env_choice, env_positive_int, non_negative_float, positive_int
+from .types import non_negative_float, positive_int
 from ..errors import ConfigError, VaeMnistError
+from ..profiles import current_profile, current_seeds
 
 
 def cmd_export(args) -> int:
-    profile = args.profile or env_choice("VAE_MNIST_PROFILE", ("full", "smoke"), "full")
-    seeds = args.seeds or env_positive_int(("VAE_MNIST_SEEDS", "SEEDS"), 1)
+    profile = current_profile(args.profile)
+    seeds = current_seeds(args.seeds)
     from ..store.archive import ARCHIVE_FILE, export_archive
     from ..build.pages import book_root
 

@@ -63,27 +63,3 @@ def existing_dir(text: str) -> str:
     if not Path(text).expanduser().is_dir():
         raise argparse.ArgumentTypeError(f"data folder {text!r} does not exist or is not a folder")
     return text
-
-
-def env_positive_int(names, default: int) -> int:
-    """The first of the environment variables ``names`` that is set, as a positive integer (else ``default``)."""
-    for name in names:
-        raw = os.environ.get(name, "")
-        if raw.strip():
-            try:
-                value = int(raw.strip())
-            except ValueError:
-                raise ConfigError(f"{name} must be a positive integer, got {raw!r}") from None
-            if value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value}")
-            return value
-    return default
-
-
-def env_choice(name: str, choices, default: str) -> str:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    if raw not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
-    return raw

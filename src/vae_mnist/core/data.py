@@ -26,6 +26,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import DataError
+from .. import settings
 
 FILES = {
     "x_train": "train-images-idx3-ubyte",
@@ -33,7 +34,7 @@ FILES = {
     "x_test": "t10k-images-idx3-ubyte",
     "y_test": "t10k-labels-idx1-ubyte",
 }
-ENV_VARS = {"mnist": "VAE_MNIST_DATA_DIR", "fashion-mnist": "VAE_MNIST_FASHION_DATA_DIR"}
+ENV_VARS = {"mnist": settings.DATA_DIR, "fashion-mnist": settings.FASHION_DATA_DIR}
 SYSTEM_DIRS = {"fashion-mnist": ["/usr/share/datasets/fashion-mnist"]}
 CLASS_NAMES = {
     "mnist": [str(i) for i in range(10)],
@@ -107,7 +108,7 @@ def resolve_data_dir(data_dir=None, dataset: str = "mnist") -> Optional[Path]:
         if not path.is_dir():
             raise DataError(f"data folder {str(path)!r} does not exist or is not a folder")
         return path
-    env = os.environ.get(ENV_VARS[dataset], "")
+    env = settings.text(ENV_VARS[dataset])
     if env:
         path = Path(env).expanduser()
         if not path.is_dir():

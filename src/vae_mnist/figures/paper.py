@@ -23,18 +23,18 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .architecture import architecture_figure, decoder_figure, encoder_figure, layer_table  # noqa: F401
+from ..core.data import CLASS_NAMES
 from .style import (CAPTION_PX, DPI, MIN_FONT_PT, PAGE_WIDTH_IN, PAGE_WIDTH_PX, TITLE_FONT_PT,  # noqa: F401
                            new_figure, readable, shown_width_px, smallest_text_on_page_px, smallest_text_pt)
 
 IMAGE_SIDE = 28
-MNIST_CLASSES = tuple(str(i) for i in range(10))
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+MNIST_CLASSES = tuple(CLASS_NAMES["mnist"])
+FASHION_CLASSES = tuple(CLASS_NAMES["fashion-mnist"])
 
 
 def class_names_for(dataset: str) -> tuple:
     """Readable class names of a data set (``mnist`` digits or ``fashion-mnist`` garments)."""
-    return FASHION_CLASSES if dataset == "fashion-mnist" else MNIST_CLASSES
+    return tuple(CLASS_NAMES[dataset])
 
 
 # --------------------------------------------------------------------------------------

@@ -75,7 +75,12 @@ def do_job(job: Job, root: Path, data_dir=None, progress=None, data=None):
     from ..store.runs import get_run
 
     whole = dataset(job.config.dataset, data_dir) if data is None else data
-    run = get_run(job.config, data=whole, root=root, progress=progress)
+    recorders = ()
+    if job.config.latent_dim == 2:  # the latent space over training, recorded by the run's own training
+        from ..measures.trajectory import record_trajectory
+
+        recorders = (record_trajectory,)
+    run = get_run(job.config, data=whole, root=root, progress=progress, recorders=recorders)
     ensure_extra_metrics(run, k=job.iwae_k, data=whole, progress=progress)
     return run
 

@@ -41,8 +41,9 @@ from typing import Iterator, Optional
 
 from ..config import RunConfig
 from ..errors import VaeMnistError
+from .. import settings
 
-ENV_SCHEDULER = "DASK_SCHEDULER_ADDRESS"
+ENV_SCHEDULER = settings.SCHEDULER
 
 #: Cores one job uses well (an epoch on two threads takes about half the time it takes on one: on two
 #: cores the book's jobs took 11 % longer on two workers than in one process; README, "Runs in parallel").
@@ -58,7 +59,7 @@ DEFAULT_WORKERS = default_workers()
 
 #: Seconds to wait for a remote scheduler before giving up with one line (``$VAE_MNIST_CONNECT_TIMEOUT``).
 CONNECT_TIMEOUT = 10.0
-ENV_CONNECT_TIMEOUT = "VAE_MNIST_CONNECT_TIMEOUT"
+ENV_CONNECT_TIMEOUT = settings.CONNECT_TIMEOUT
 
 _SCRATCH = "vae-mnist-tasks"
 
@@ -170,7 +171,7 @@ _ADDRESS = re.compile(r"^(tcp|tls|ws|wss)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)
 
 def scheduler_address(scheduler: Optional[str] = None) -> Optional[str]:
     """``scheduler``, else ``$DASK_SCHEDULER_ADDRESS``, else ``None`` (an embedded local cluster)."""
-    address = scheduler if scheduler else os.environ.get(ENV_SCHEDULER, "").strip() or None
+    address = scheduler if scheduler else settings.text(ENV_SCHEDULER)
     if address is None:
         return None
     given = address
@@ -183,7 +184,7 @@ def scheduler_address(scheduler: Optional[str] = None) -> Optional[str]:
 
 
 #: Set in the local cluster's workers: a task's run gets the cores no other task of the cluster is using.
-ENV_SHARE_CORES = "VAE_MNIST_SHARE_CORES"
+ENV_SHARE_CORES = settings.SHARE_CORES
 
 
 def local_cluster_env(workers: int, cores: Optional[int] = None) -> dict:
@@ -204,7 +205,7 @@ def task_threads() -> Optional[int]:
     """On a worker of the local cluster, the threads this task's run may use: the cores divided among
     the tasks running now (a lone last job gets them all). ``None`` elsewhere (remote workers keep
     what their environment says) or when the scheduler cannot be asked."""
-    cores = os.environ.get(ENV_SHARE_CORES)
+    cores = settings.text(ENV_SHARE_CORES)
     if not cores:
         return None
     try:
@@ -227,16 +228,7 @@ def _dashboard_address():
 
 def connect_timeout() -> float:
     """``$VAE_MNIST_CONNECT_TIMEOUT`` (seconds), else :data:`CONNECT_TIMEOUT`."""
-    raw = os.environ.get(ENV_CONNECT_TIMEOUT, "").strip()
-    if not raw:
-        return CONNECT_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or value == float("inf"):
-        raise VaeMnistError(f"{ENV_CONNECT_TIMEOUT} must be a positive number of seconds, got {raw!r}")
-    return value
+    return settings.positive_float(ENV_CONNECT_TIMEOUT, CONNECT_TIMEOUT)
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ _HOMES = {
     "StatedSetting": "paper",
     "Trajectory": "trajectory",
     "best_published": "literature",
+    "book_runs_with_measures": "classifier_table",
     "build_classifier": "classifier",
     "check_classifier": "classifier",
     "check_quotes": "paper",
@@ -22,6 +23,7 @@ _HOMES = {
     "chi2_quantile": "tables",
     "classifier_config": "classifier",
     "classifier_path": "classifier",
+    "classifier_table": "classifier_table",
     "closest_published": "literature",
     "code_hash": "classifier",
     "compare_runs": "comparison",
@@ -35,6 +37,7 @@ _HOMES = {
     "find_paper": "paper",
     "get_classifier": "classifier",
     "get_trajectory": "trajectory",
+    "intro": "classifier_table",
     "is_finished": "classifier",
     "iwae_per_image": "comparison",
     "kl_split": "sample_quality",
@@ -55,6 +58,8 @@ _HOMES = {
     "quality_metrics_missing": "sample_quality",
     "random_pairs": "sample_quality",
     "reconstruction_measures": "sample_quality",
+    "record_trajectory": "trajectory",
+    "run_label": "classifier_table",
     "run_row": "tables",
     "sd_interval_factors": "tables",
     "seed_spread_table": "tables",
@@ -62,8 +67,9 @@ _HOMES = {
     "standing": "literature",
     "stated": "paper",
     "sweep_table": "tables",
+    "table_row": "classifier_table",
     "trajectory_path": "trajectory",
     "walk_measures": "sample_quality",
 }
 
-__getattr__, __dir__, __all__ = lazy_face(__name__, _HOMES, ('classifier', 'comparison', 'literature', 'paper', 'sample_quality', 'tables', 'trajectory'))
+__getattr__, __dir__, __all__ = lazy_face(__name__, _HOMES, ('classifier', 'classifier_table', 'comparison', 'literature', 'paper', 'sample_quality', 'tables', 'trajectory'))

@@ -20,9 +20,10 @@ import re
 from pathlib import Path
 from typing import Optional, Sequence
 
+from .. import settings
 from ..errors import PaperQuoteError
 
-ENV_PAPER = "VAE_MNIST_PAPER"
+ENV_PAPER = settings.PAPER
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -58,7 +59,7 @@ def normalise(text: str) -> str:
 
 def find_paper(root: Optional[Path] = None) -> Optional[Path]:
     """The paper's text: ``$VAE_MNIST_PAPER`` (a file or a folder), else ``<root>/../shared/paper``."""
-    env = os.environ.get(ENV_PAPER)
+    env = settings.text(ENV_PAPER)
     root = PROJECT_ROOT if root is None else Path(root)
     candidates = [Path(env)] if env else [root.parent / "shared" / "paper"]
     for c in candidates:

@@ -81,11 +81,22 @@ class LatentRecorder(_callback_base()):
     """A Keras callback: codes (mean, log-variance) of ``x`` and the decoded ``grid_z`` at the start and
     after every epoch. It only calls the encoder and decoder (no random draw, no weight change)."""
 
-    def __init__(self, x, grid_z):
+    def __init__(self, x, grid_z, labels=None, run: str = ""):
         super().__init__()
         self.x = np.asarray(x, dtype="float32")
         self.grid_z = np.asarray(grid_z, dtype="float32")
+        self.labels = None if labels is None else np.asarray(labels)
+        self.run = run
         self.codes, self.log_vars, self.grids = [], [], []
+
+    def save(self, folder: Path, history: dict) -> Path:
+        """Write the recording as :data:`FILE` into ``folder`` (with the training's ``history``)."""
+        path = Path(folder) / FILE
+        with open(path, "wb") as fh:
+            np.savez_compressed(fh, codes=np.stack(self.codes), log_vars=np.stack(self.log_vars),
+                                labels=self.labels.astype(np.uint8), grids=np.stack(self.grids),
+                                history=json.dumps(history), run=self.run, code_hash=code_hash())
+        return path
 
     def _record(self):
         from ..core.evaluation import decode, encode
@@ -155,31 +166,41 @@ def check_trajectory(path, full: bool = False):
         return Problem("damaged", FILE, f"unreadable ({type(exc).__name__})"), None
 
 
+def record_trajectory(config, data, n_codes: int = N_CODES, grid_n: int = GRID_N) -> LatentRecorder:
+    """The recorder a 2-D run's own training carries (``get_run(..., recorders=[record_trajectory])``):
+    its trajectory is saved in the run folder, and :func:`get_trajectory` reads it from there."""
+    from ..figures.paper import manifold_grid
+
+    return LatentRecorder(data.x_test[:n_codes], manifold_grid(grid_n).reshape(-1, 2),
+                          labels=data.y_test[:n_codes], run=config.name())
+
+
 def get_trajectory(config, data=None, data_dir=None, n_codes: int = N_CODES, grid_n: int = GRID_N,
                    progress=print, root=None) -> Trajectory:
-    """The recorded trajectory of ``config`` (a 2-D model): from the store, or recorded into it (once).
+    """The recorded trajectory of ``config`` (a 2-D model).
 
-    Recording trains ``config`` afresh with :func:`vae_mnist.core.training.train` and a
-    :class:`LatentRecorder` among its callbacks: the same training as the cached run (the chapter
-    checks the history against the run's ``history.json``).
+    Recorded during the run's own training when the run was trained with :func:`record_trajectory`
+    (the book's build does so for every 2-D run): read from the run folder. Otherwise from the store's
+    ``.trajectories``, or recorded into it once by training ``config`` afresh with a
+    :class:`LatentRecorder` among its callbacks (the same training: the recorder only reads the model).
     """
-    from ..figures.paper import manifold_grid
     from ..store.runs import load_data_for
-    from ..store.entries import obtain
+    from ..store.entries import cache_dir, obtain
     from ..core.training import train
 
     if config.latent_dim != 2:
         raise ValueError(f"the trajectory needs a 2-D latent space, this configuration has z = {config.latent_dim}")
+    in_run = Path(root if root is not None else cache_dir()) / config.name()
+    if n_codes == N_CODES and grid_n == GRID_N and (in_run / FILE).is_file():
+        problem, traj = check_trajectory(in_run, True)
+        if problem is None:
+            return traj
 
     def build(tmp: Path):
         d = data if data is not None else load_data_for(config, data_dir)
-        labels = np.asarray(d.y_test[:n_codes])
-        recorder = LatentRecorder(d.x_test[:n_codes], manifold_grid(grid_n).reshape(-1, 2))
+        recorder = record_trajectory(config, d, n_codes, grid_n)
         _, history, _ = train(config, d, progress=progress, callbacks=[recorder])
-        with open(tmp / FILE, "wb") as fh:
-            np.savez_compressed(fh, codes=np.stack(recorder.codes), log_vars=np.stack(recorder.log_vars),
-                                labels=labels.astype(np.uint8), grids=np.stack(recorder.grids),
-                                history=json.dumps(history), run=config.name(), code_hash=code_hash())
+        recorder.save(tmp, history)
         return None
 
     final = trajectory_path(config, n_codes, grid_n, root)

@@ -36,10 +36,11 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence, Tuple
 
 from .checks import Problem
+from .. import settings
 from ..errors import VaeMnistError
 from .temporaries import OWNER_FILE, new_temporary_folder, remove_leftovers
 
-ENV_CACHE = "VAE_MNIST_CACHE_DIR"
+ENV_CACHE = settings.CACHE_DIR
 CODE_HASH_KEY = "code_hash"
 SET_ASIDE = ("damaged", "stale")
 
@@ -57,7 +58,7 @@ def project_root() -> Optional[Path]:
 
 def cache_dir() -> Path:
     """``$VAE_MNIST_CACHE_DIR``, else ``<project>/.cache/runs`` (git-ignored), else ``~/.cache/vae-mnist/runs``."""
-    env = os.environ.get(ENV_CACHE)
+    env = settings.text(ENV_CACHE)
     if env:
         path = Path(env).expanduser()
         if path.exists() and not path.is_dir():

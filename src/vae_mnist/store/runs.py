@@ -14,21 +14,19 @@ finished copy wins). :func:`scan_runs` lists the cache.
 """
 from __future__ import annotations
 
-import fnmatch
 import io
 import json
 import shutil
 import tarfile
 import time
 from pathlib import Path
-from typing import List, NamedTuple, Optional
+from typing import List, NamedTuple, Optional, Sequence
 
 from . import run_checks
 from ..config import RunConfig
 from ..core.datasets import one_data_set, run_data
 from .checks import Problem, read_json, write_json
 from ..errors import DamagedRunError, VaeMnistError
-from ..core.per_image import PER_IMAGE_FILE
 from .run_checks import CODE_MODULES, FILES, SIGNATURE_FILES, check_run, is_finished, run_check  # noqa: F401
 from .entries import (CODE_HASH_KEY, ENV_CACHE, LockBusy, cache_dir, ensure_root, entry_lock, install,  # noqa: F401
                     is_set_aside, lock_path as _lock_path, move_aside, new_temporary, obtain, project_root,
@@ -165,11 +163,14 @@ def software_versions() -> dict:
 # Getting a run: cached or trained
 # --------------------------------------------------------------------------------------
 def get_run(config: RunConfig, data_dir=None, force: bool = False, progress=print, data=None,
-            root: Optional[Path] = None) -> Run:
+            root: Optional[Path] = None, recorders: Sequence = ()) -> Run:
     """The finished run for ``config``: loaded from the cache, or trained and cached.
 
     ``data_dir`` is the folder of the run's data set, ``data`` the whole data set (both only needed
-    to train: :func:`load_data_for`).
+    to train: :func:`load_data_for`). ``recorders``, used only when the run is trained: callables
+    ``recorder(config, data)`` that return a Keras callback which only reads the model, and whose
+    ``save(folder, history)`` writes what it recorded into the run folder before it is installed
+    (:func:`vae_mnist.measures.trajectory.record_trajectory`).
 
     Holds the run's lock throughout, so concurrent callers train once. A cached run is checked
     fully first; a damaged or stale one is moved aside (one line on ``progress``) and retrained.
@@ -179,7 +180,7 @@ def get_run(config: RunConfig, data_dir=None, force: bool = False, progress=prin
     final = ensure_root(root) / config.name()
 
     def build(tmp: Path):
-        return _train_into(config, load_data_for(config, data_dir, data), tmp, say)
+        return _train_into(config, load_data_for(config, data_dir, data), tmp, say, recorders)
 
     built, model = obtain(final, run_check(config), build, force=force, say=say, what="run",
                           signature_files=SIGNATURE_FILES)
@@ -187,14 +188,15 @@ def get_run(config: RunConfig, data_dir=None, force: bool = False, progress=prin
     return Run(final, check=False, model=model)
 
 
-def _train_into(config: RunConfig, data, tmp: Path, say):
+def _train_into(config: RunConfig, data, tmp: Path, say, recorders: Sequence = ()):
     """Train ``config`` on ``data`` and write the run's six files into ``tmp``; return the model."""
     from ..version import __version__
     from ..core.evaluation import negative_elbo
     from ..core.training import seconds_per_epoch, train
 
     t0 = time.perf_counter()
-    model, history, epoch_seconds = train(config, data, progress=say)
+    callbacks = [recorder(config, data) for recorder in recorders]
+    model, history, epoch_seconds = train(config, data, progress=say, callbacks=callbacks)
     train_seconds = time.perf_counter() - t0
     test = negative_elbo(model, data.x_test, seed=config.seed)
     hashed = code_hash()
@@ -223,6 +225,8 @@ def _train_into(config: RunConfig, data, tmp: Path, say):
     write_json(tmp / "config.json", {**config.to_dict(), CODE_HASH_KEY: hashed})
     write_json(tmp / "history.json", history)
     write_json(tmp / "metrics.json", metrics)
+    for callback in callbacks:
+        callback.save(tmp, history)
     return model
 
 
@@ -230,7 +234,6 @@ def _train_into(config: RunConfig, data, tmp: Path, say):
 # Installing a run made elsewhere (another process, a worker on another machine)
 # --------------------------------------------------------------------------------------
 #: The per-image files of a run folder (one per k of the bound).
-PER_IMAGE_GLOB = PER_IMAGE_FILE.format(k="*")
 
 
 def install_run(src, config: Optional[RunConfig] = None, root=None, force: bool = False, progress=None,
@@ -262,9 +265,12 @@ def install_run(src, config: Optional[RunConfig] = None, root=None, force: bool 
 
 
 def run_files(folder) -> List[str]:
-    """What a run folder holds that travels with it: the four run files and the IWAE bound's per-image
-    values (:data:`vae_mnist.core.per_image.PER_IMAGE_FILE`, one file per k), so nothing computed is lost on the way."""
-    return list(FILES) + sorted(p.name for p in Path(folder).glob(PER_IMAGE_GLOB) if p.is_file())
+    """What a run folder holds that travels with it: the run files (:data:`FILES`) and everything computed
+    beside them (the IWAE bound's per-image values, :data:`vae_mnist.core.per_image.PER_IMAGE_FILE`; a
+    trajectory recorded during training), every regular file not hidden, so nothing is lost on the way."""
+    extra = sorted(p.name for p in Path(folder).iterdir()
+                   if p.is_file() and not p.name.startswith(".") and p.name not in FILES)
+    return list(FILES) + extra
 
 
 def pack_run(path) -> bytes:
@@ -289,7 +295,7 @@ def install_run_archive(archive: bytes, config: Optional[RunConfig] = None, root
         try:
             with tarfile.open(fileobj=io.BytesIO(archive), mode="r:*") as tar:
                 for member in tar.getmembers():
-                    if member.isfile() and (member.name in FILES or fnmatch.fnmatchcase(member.name, PER_IMAGE_GLOB)):
+                    if member.isfile() and "/" not in member.name and not member.name.startswith("."):
                         fh = tar.extractfile(member)
                         (tmp / member.name).write_bytes(fh.read())
         except (tarfile.TarError, EOFError, OSError) as exc:
