@@ -22,7 +22,7 @@ LAYERS = ["root", "core", "figures", "store", "measures", "widgets", "jobs", "bu
 #: layers that may not import model code (Keras, TensorFlow, or a module that does) at module level
 NO_MODEL_AT_IMPORT = {"root", "store", "jobs", "build", "cli"}
 #: modules of the model layers that import no TensorFlow themselves
-MODEL_FREE = {"vae_mnist.core.data", "vae_mnist.core.datasets", "vae_mnist.core.per_image", "vae_mnist.figures.style"}
+MODEL_FREE = {"vae_mnist.core.data", "vae_mnist.core.per_image", "vae_mnist.figures.style"}
 MAX_LINES = 400
 
 

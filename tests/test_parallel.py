@@ -115,7 +115,7 @@ def test_a_long_bound_is_computed_in_slices_and_is_the_one_pass_bound(client, se
     (vae_mnist.jobs.bound_tasks); the client's bound and per-image values equal one pass in this process, exactly."""
     from vae_mnist.jobs.jobs import bound_tasks
     from vae_mnist.jobs.bound_tasks import SLICE_MIN_K
-    from vae_mnist.core.datasets import run_data
+    from vae_mnist.core.data import run_data
     from vae_mnist.core.iwae import iwae_bound
     from vae_mnist.core.per_image import PER_IMAGE_FILE
 

@@ -268,7 +268,7 @@ def test_code_hash_covers_the_sources_that_decide_training_keyed_by_module_name(
     from vae_mnist.store.entries import code_hash
 
     assert code_hash(names) == runs.code_hash()
-    assert code_hash(names[:3] + ("vae_mnist.core.datasets",)) != runs.code_hash()
+    assert code_hash(names[:3] + ("vae_mnist.core.iwae",)) != runs.code_hash()
 
 
 # --------------------------------------------------------------------------------------

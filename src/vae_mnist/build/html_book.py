@@ -20,6 +20,7 @@ from .. import settings
 from ..profiles import book_runs, current_profile, current_seeds
 from .page_stamps import invalidate_execution_cache, write_stamp
 from ..version import source_hash
+from ..progress import reporter
 
 
 def _jupyter_book_command() -> List[str]:
@@ -109,7 +110,7 @@ def build_book(profile: str = "full", seeds: int = 1, root=None, data_dir=None, 
     and the Provenance page's account of what changed since the ledger ``compare`` (a ``results.json``
     or a built book), by default since this root's previous build.
     """
-    say = progress or (lambda s: None)
+    say = reporter(progress)
     t_start = time.perf_counter()
     # The package's hash is taken once, before anything runs: a source edited during the build
     # makes the next build redo what this one did, never the other way round.

@@ -19,6 +19,7 @@ from .. import settings
 from ..store.temporaries import remove_leftovers
 from ..profiles import current_profile
 from .page_stamps import read_stamp, run_stamp
+from ..progress import reporter
 
 TEMPLATE = Path("book") / "templates" / "run.md"
 RUNS_DIR = Path("book") / "runs"
@@ -228,7 +229,7 @@ def run_notebook(config: RunConfig, output_dir=None, data_dir=None, force: bool 
 
     from ..store.runs import get_run
 
-    say = progress or (lambda s: None)
+    say = reporter(progress)
     if not isinstance(config, RunConfig):
         raise ConfigError(f"expected a RunConfig, got {type(config).__name__}")
     template = template_path(root)

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import VaeMnistError
+from ..progress import reporter
 from .. import settings
 
 PDF_DIR = "pdf"
@@ -183,7 +184,7 @@ def print_pdf(html_file: Path, pdf_file: Path, html_url: Optional[str] = None, p
     """Print one HTML file to ``pdf_file`` with Chromium, offline; returns the number of widgets linked."""
     from playwright.sync_api import sync_playwright
 
-    say = progress or (lambda s: None)
+    say = reporter(progress)
     chromium = chromium_path()
     html_file = Path(html_file).resolve()
     pdf_file = Path(pdf_file)
@@ -235,7 +236,7 @@ def build_pdf(root=None, output=None, html_url: Optional[str] = None, progress=p
     from .html_book import run_jupyter_book
     from .pages import book_root
 
-    say = progress or (lambda s: None)
+    say = reporter(progress)
     root = book_root(root)
     _check_built(root)
     chromium_path()  # before the single-page build, not after it

@@ -18,6 +18,7 @@ import gzip
 import hashlib
 import json
 import os
+import threading
 import zlib
 from importlib import resources
 from pathlib import Path
@@ -208,10 +209,6 @@ def load_dataset(dataset: str = "mnist", data_dir=None) -> Dataset:
     return load_idx_folder(folder, dataset)
 
 
-def load_mnist(data_dir=None) -> Dataset:
-    return load_dataset("mnist", data_dir)
-
-
 def data_for(config, data: Dataset) -> Dataset:
     """``data`` (the whole data set) as a run of ``config`` sees it: binarized as the run asks,
     then cut to the configuration's subsets."""
@@ -223,3 +220,65 @@ def data_for(config, data: Dataset) -> Dataset:
 def load_data_for(config, data_dir=None) -> Dataset:
     """The data a run of ``config`` (a :class:`~vae_mnist.config.RunConfig`) trains and is scored on."""
     return data_for(config, load_dataset(config.dataset, data_dir))
+
+
+# --------------------------------------------------------------------------------------
+# The data sets this process has loaded, each once
+# --------------------------------------------------------------------------------------
+# The rule for which folder serves which data set (:func:`folder_for`): a ``data_dir`` given to a
+# function is the MNIST folder, or a ``{data set: folder}`` mapping; Fashion-MNIST is otherwise found
+# through its own variable or system folder (:func:`resolve_data_dir`). The build, the sweep, the
+# workers' tasks and the classifiers all load through :func:`dataset`, so a book build reads each data
+# set once.
+_loaded = {}
+_lock = threading.Lock()
+
+
+def folder_for(name: str, data_dir=None):
+    """The folder :func:`dataset` reads ``name`` from (``None``: Keras's download).
+
+    ``data_dir``: a folder, which is MNIST's (a build or sweep over several data sets passes the
+    one ``--data-dir``; the others are found through their own variables and system folders), or
+    ``{data set: folder}`` (a command about one data set, such as ``vae-mnist train --dataset``).
+    """
+    if isinstance(data_dir, dict):
+        data_dir = data_dir.get(name)
+    elif name != "mnist":
+        data_dir = None
+    return resolve_data_dir(data_dir, name)
+
+
+def one_data_set(name: str, data_dir):
+    """A ``data_dir`` meant for the data set ``name`` (one run's, one command's) in the form :func:`folder_for` reads."""
+    return {name: data_dir} if data_dir is not None and not isinstance(data_dir, dict) else data_dir
+
+
+def _identity(folder) -> Optional[tuple]:
+    """What the loaded copy depends on: the folder and its files' sizes and modification times."""
+    if folder is None:
+        return None
+    out = [str(folder)]
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.is_file() and any(entry.name.startswith(stem) for stem in FILES.values()):
+            st = entry.stat()
+            out.append((entry.name, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def dataset(name: str = "mnist", data_dir=None) -> Dataset:
+    """The whole data set ``name``, verified, loaded once per process (again when its files change).
+
+    Callers must not change the arrays in place (every consumer slices or copies).
+    """
+    folder = folder_for(name, data_dir)
+    key = (name, _identity(folder))
+    with _lock:
+        if key not in _loaded:
+            _loaded[key] = load_dataset(name, folder)
+        return _loaded[key]
+
+
+def run_data(config, data_dir=None, data: Optional[Dataset] = None) -> Dataset:
+    """The data a run of ``config`` trains and is scored on: ``data`` (the whole data set) or :func:`dataset`,
+    as the run sees it (:func:`vae_mnist.core.data.data_for`)."""
+    return data_for(config, dataset(config.dataset, data_dir) if data is None else data)

@@ -103,7 +103,7 @@ def ensure_extra_metrics(run, k: int = 1000, data=None, progress=None) -> dict:
     need_iwae, need_diag = missing_extra_metrics(metrics, k)
     if not (need_iwae or need_diag):
         return metrics
-    from .datasets import run_data
+    from .data import run_data
 
     data = run_data(run.config, data=data)
     x = data.x_test

@@ -11,15 +11,14 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from typing import Callable, Optional
 
 import numpy as np
 
 from ..config import RunConfig
 from .data import Dataset
 from .model import VAE, build_vae
+from ..progress import Progress, reporter
 
-Progress = Optional[Callable[[str], None]]
 
 
 def _fmt_duration(seconds: float) -> str:
@@ -114,7 +113,7 @@ def train(config: RunConfig, data: Dataset, progress: Progress = print, jit_comp
 
     from .evaluation import negative_elbo
 
-    say = progress or (lambda s: None)
+    say = reporter(progress)
     model = build_vae(config.latent_dim, config.hidden_dim, config.likelihood, config.seed)
     optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
     optimizer.build(model.trainable_variables)

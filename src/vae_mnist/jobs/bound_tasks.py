@@ -34,7 +34,7 @@ def slice_count(job, workers: int) -> int:
 def compute_slice(run, k: int, part: Tuple[int, int], data_dir=None) -> Tuple[List[int], bytes]:
     """On a worker: slice ``part = (i, parts)`` of ``run``'s bound at ``k``: ``([a, b], values as .npy bytes)``
     (an empty slice when the test set has fewer batches than ``parts``)."""
-    from ..core.datasets import run_data
+    from ..core.data import run_data
     from ..core.iwae import iwae_bound, iwae_slices
 
     x = run_data(run.config, data_dir).x_test

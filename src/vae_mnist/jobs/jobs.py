@@ -69,8 +69,8 @@ def job_state(job: Job, root: Path) -> str:
 
 def do_job(job: Job, root: Path, data_dir=None, progress=None, data=None):
     """Do ``job`` in this process, in the cache ``root``: train the run if missing, then add the missing
-    metrics. ``data``: the whole data set (default: :func:`vae_mnist.core.datasets.dataset`). Returns the run."""
-    from ..core.datasets import dataset
+    metrics. ``data``: the whole data set (default: :func:`vae_mnist.core.data.dataset`). Returns the run."""
+    from ..core.data import dataset
     from ..core.evaluation import ensure_extra_metrics
     from ..store.runs import get_run
 

@@ -41,6 +41,7 @@ from typing import Iterator, Optional
 
 from ..config import RunConfig
 from ..errors import VaeMnistError
+from ..progress import reporter
 from .. import settings
 
 ENV_SCHEDULER = settings.SCHEDULER
@@ -236,7 +237,7 @@ def open_client(workers: int = DEFAULT_WORKERS, scheduler: Optional[str] = None,
                 timeout: Optional[float] = None) -> Iterator[object]:
     """A Dask ``Client``: of the scheduler at ``scheduler`` (or ``$DASK_SCHEDULER_ADDRESS``), else of
     an embedded ``LocalCluster`` of ``workers`` single-threaded processes, stopped on exit."""
-    say = progress or (lambda s: None)
+    say = reporter(progress)
     address = scheduler_address(scheduler)
     from distributed import Client, LocalCluster
 

@@ -13,6 +13,7 @@ import contextlib
 from typing import Iterable, List, Optional, Sequence
 
 from .jobs import Job, Outcome, job_state, run_serially
+from ..progress import reporter
 
 
 def run_jobs(jobs: Iterable[Job], workers: int = 1, scheduler: Optional[str] = None, *, client=None,
@@ -28,7 +29,7 @@ def run_jobs(jobs: Iterable[Job], workers: int = 1, scheduler: Optional[str] = N
     from .parallel import open_client, run_on_cluster, scheduler_address
     from ..store.runs import LockBusy, ensure_root, run_lock
 
-    say = progress or (lambda s: None)
+    say = reporter(progress)
     jobs = list(dict.fromkeys(jobs))  # no repeats, first order
     root = ensure_root(root)
     outcomes = {}

@@ -26,6 +26,7 @@ from ..store.checks import Problem, check_code_hash, check_files, check_keras_ar
 from ..store.checks import write_json
 from ..profiles import PROFILES, current_profile
 from ..store.entries import CODE_HASH_KEY, cache_dir, code_hash as _hash_of, obtain
+from ..progress import reporter
 
 SUBDIR = ".classifiers"
 MODEL_FILE = "classifier.keras"
@@ -178,7 +179,7 @@ def build_classifier(hidden_dim: int = 256, seed: int = 0, n_classes: int = 10, 
 def get_classifier(dataset: str = "mnist", profile: Optional[str] = None, data=None, data_dir=None,
                    config: Optional[ClassifierConfig] = None, root=None, progress=print) -> Classifier:
     """The book's classifier for ``dataset``: loaded from the store, or trained into it (once, under its lock)."""
-    say = progress or (lambda s: None)
+    say = reporter(progress)
     config = config or classifier_config(dataset, profile)
     final = classifier_path(config, root)
 
@@ -187,7 +188,7 @@ def get_classifier(dataset: str = "mnist", profile: Optional[str] = None, data=N
         return problem, None
 
     def build(tmp: Path):
-        from ..core.datasets import dataset as load
+        from ..core.data import dataset as load
 
         whole = load(config.dataset, data_dir) if data is None else data
         if whole.name != config.dataset:

@@ -237,7 +237,7 @@ def ensure_quality_metrics(run, classifier, data=None, progress=None) -> dict:
     metrics = run.metrics
     if not quality_metrics_missing(metrics, classifier.key):
         return metrics
-    from ..core.datasets import run_data
+    from ..core.data import run_data
 
     data = run_data(run.config, data=data)
     model = run.model
@@ -257,7 +257,7 @@ def ensure_book_quality_metrics(configs: Sequence, profile: Optional[str] = None
                                 progress=print) -> None:
     """The build's step: train (or load) one classifier per data set and measure every run of ``configs``."""
     from .classifier import get_classifier
-    from ..core.datasets import dataset
+    from ..core.data import dataset
     from ..store.runs import get_run
 
     classifiers = {}

@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Dict, List, Optional
 
 from ..errors import VaeMnistError
+from ..progress import reporter
 
 ARCHIVE_FILE = "models.tar.gz"
 MANIFEST = "MANIFEST.json"
@@ -68,7 +69,7 @@ def export_archive(output, profile: str = "full", seeds: int = 1, root=None, pro
     from .runs import Run
     from .entries import cache_dir
 
-    say = progress or (lambda s: None)
+    say = reporter(progress)
     root = Path(root or cache_dir())
     output = Path(output)
     entries = book_entries(profile, seeds, root)
@@ -130,7 +131,7 @@ def import_archive(source, root=None, force: bool = False, progress=print) -> di
     """
     from .entries import cache_dir, entry_lock, ensure_root, install_folder, new_temporary
 
-    say = progress or (lambda s: None)
+    say = reporter(progress)
     root = ensure_root(root or cache_dir())
     staged: Dict[str, Path] = {}
     try:

@@ -24,7 +24,7 @@ from typing import List, NamedTuple, Optional, Sequence
 
 from . import run_checks
 from ..config import RunConfig
-from ..core.datasets import one_data_set, run_data
+from ..core.data import one_data_set, run_data
 from .checks import Problem, read_json, write_json
 from ..errors import DamagedRunError, VaeMnistError
 from .run_checks import CODE_MODULES, FILES, SIGNATURE_FILES, check_run, is_finished, run_check  # noqa: F401
@@ -32,8 +32,8 @@ from .entries import (CODE_HASH_KEY, ENV_CACHE, LockBusy, cache_dir, ensure_root
                     is_set_aside, lock_path as _lock_path, move_aside, new_temporary, obtain, project_root,
                     remove_stale_temporaries, set_aside)
 from .temporaries import write_owner
+from ..progress import reporter
 
-_root = ensure_root  # (the name the other modules used)
 
 
 def load_data_for(config: RunConfig, data_dir=None, data=None):
@@ -41,7 +41,7 @@ def load_data_for(config: RunConfig, data_dir=None, data=None):
 
     ``data_dir`` is the folder of this run's data set (``None``: its variable, else Keras's
     download); ``data`` the whole data set, if already loaded. Loaded once per process
-    (:mod:`vae_mnist.core.datasets`).
+    (:mod:`vae_mnist.core.data`).
     """
     return run_data(config, one_data_set(config.dataset, data_dir), data)
 
@@ -176,7 +176,7 @@ def get_run(config: RunConfig, data_dir=None, force: bool = False, progress=prin
     fully first; a damaged or stale one is moved aside (one line on ``progress``) and retrained.
     ``force=True`` retrains and replaces the finished run.
     """
-    say = progress or (lambda s: None)
+    say = reporter(progress)
     final = ensure_root(root) / config.name()
 
     def build(tmp: Path):
@@ -247,7 +247,7 @@ def install_run(src, config: Optional[RunConfig] = None, root=None, force: bool 
     there it is kept and returned (the first finished copy wins) unless ``force=True``; a damaged
     or stale one is moved aside first. Returns the installed (or kept) :class:`Run`.
     """
-    say = progress or (lambda s: None)
+    say = reporter(progress)
     src = Path(src)
     kept = []
     problem = check_run(src, full=True, expected=config, _keep_model=kept)
