@@ -13,81 +13,13 @@ start clusters, execute notebooks or drive the browser mark themselves ``slow``.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from support import DATA_DIR, data_env  # noqa: E402,F401  (the data as the package finds it: env var, else Keras)
-
-
-@dataclasses.dataclass
-class SmokeBook:
-    root: Path          # the temporary book root (_config.yml, _toc.yml, book/)
-    html: Path          # <root>/_build/html
-    cache_dir: Path     # the private run cache the build trained into
-    log: Path           # everything the build printed
-    returncode: int
-    seconds: float
-    env: dict           # the environment the build ran with (to rebuild the same way)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def vae_mnist_command() -> list:
-    exe = Path(sys.executable).with_name("vae-mnist")
-    return [str(exe)] if exe.is_file() else [sys.executable, "-m", "vae_mnist.cli.main"]
-
-
-def build_smoke_book(root: Path, env: dict, log: Path, *extra: str) -> tuple:
-    t0 = time.perf_counter()
-    with open(log, "ab") as fh:
-        # --workers 1: the smoke profile's eleven 1-epoch runs in this one process (on the default Dask
-        # cluster each starts a process of its own, and TensorFlow's start-up is most of a smoke run's
-        # time); the Dask path of the same job loop is tested in tests/test_parallel.py
-        code = subprocess.call(vae_mnist_command() + ["book", "--profile", "smoke", "--workers", "1", "--root", str(root), *extra],
-                               env=env, stdout=fh, stderr=subprocess.STDOUT, cwd=str(root))
-    return code, time.perf_counter() - t0
-
-
-#: Appended to the README's papermill command in the smoke book: the smoke profile's tiny settings.
-SMOKE_PARAMETERS = "-p epochs 1 -p train_subset 2000 -p test_subset 500"
-#: The pages the README's papermill command writes in the smoke book: as written (from the book's root)
-#: and with papermill's --cwd (the kernel in book/runs).
-README_PAGES = ("my-run", "my-run-cwd")
-
-
-def readme_papermill_command() -> str:
-    """The README's raw papermill command for a rerun, exactly as printed there."""
-    readme = (ROOT / "README.md").read_text()
-    found = re.findall(r"^jupytext --to ipynb .*\| papermill - .*$", readme, flags=re.M)
-    assert len(found) == 1, f"README should print one papermill command, found {found}"
-    return found[0]
-
-
-def run_readme_papermill(root: Path, env: dict, log: Path) -> None:
-    """Run the README's papermill command in ``root`` (literally, then with ``--cwd book/runs``)."""
-    command = readme_papermill_command()
-    variants = {"my-run": command,
-                "my-run-cwd": command.replace("papermill - book/runs/my-run.ipynb",
-                                              "papermill - book/runs/my-run-cwd.ipynb --cwd book/runs")}
-    env = {**env, "PATH": str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")}
-    for name, cmd in variants.items():
-        assert f"book/runs/{name}.ipynb" in cmd
-        with open(log, "ab") as fh:
-            fh.write(f"$ {cmd} {SMOKE_PARAMETERS}\n".encode())
-            fh.flush()
-            subprocess.run(f"set -o pipefail; {cmd} {SMOKE_PARAMETERS}", shell=True, executable="/bin/bash",
-                           cwd=str(root), env=env, stdout=fh, stderr=subprocess.STDOUT, check=True)
+from helpers import ROOT, SmokeBook, build_smoke_book, data_env, run_readme_papermill  # noqa: F401
 
 
 SMOKE_FIXTURES = frozenset({"smoke_book", "smoke_book_html"})

@@ -33,7 +33,7 @@ from typing import Iterable, List, Optional
 from vae_mnist.measures import paper as _paper
 from vae_mnist.measures.paper import ENV_PAPER, normalise, paper_text  # noqa: F401  (one reader of the paper's text)
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import ROOT
 ALLOWLIST = Path(__file__).with_name("paper_claims.toml")
 #: The chapters whose prose is checked (run pages are generated from the template, checked here).
 #: README.md is not a page of the book: its change notes quote the old, wrong sentences on purpose.

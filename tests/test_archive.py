@@ -14,7 +14,7 @@ import tarfile
 
 import pytest
 
-from conftest import vae_mnist_command
+from helpers import vae_mnist_command
 from vae_mnist.store.archive import FORMAT, MANIFEST
 
 ENTRY = "mnist-bernoulli-z2-e50-b128-s0-0123456789ab"

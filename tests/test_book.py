@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import ROOT, build_smoke_book
+from helpers import ROOT, build_smoke_book
 
 PAPER_FIGURES = range(1, 8)
 
@@ -223,7 +223,7 @@ def test_book_configs_full_profile_are_the_papers():
 def test_readme_papermill_route_gives_pages_the_strict_build_shows(smoke_book, smoke_book_html):
     """The README's raw papermill command (from the book's root, and with --cwd) writes pages the next build shows,
     with their four download links pointing at files Sphinx copied into the book."""
-    from conftest import README_PAGES
+    from helpers import README_PAGES
     from vae_mnist.build.pages import RUN_DOWNLOADS
 
     for name in README_PAGES:

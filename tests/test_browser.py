@@ -616,7 +616,7 @@ def encoder_model_for(page, name, cache_dir: Path):
 
 def test_js_encoder_and_mnist_form_equal_python_reference_for_every_format(open_page, tmp_path):
     from vae_mnist.widgets import drawpad
-    from support import mnist
+    from helpers import mnist
 
     model = build_vae(latent_dim=3, hidden_dim=512, seed=13)
     x = mnist().x_test[:20].reshape(20, 784)
@@ -656,7 +656,7 @@ def _drawpads(page):
 def _check_painted_test_images(page, inst_id, model, tol) -> float:
     """Paint test images on the pad programmatically; the encoder's input is the image, mean and σ are Keras's."""
     from vae_mnist.widgets import drawpad
-    from support import mnist
+    from helpers import mnist
 
     x = mnist().x_test[:60].reshape(-1, 784).astype(np.float64)
     keep = [img for img in x if np.abs(drawpad.mnist_form(np.kron(img.reshape(28, 28), np.ones((10, 10)))) - img).max() < 1e-9]

@@ -6,13 +6,13 @@ import sys
 
 import pytest
 
-import support
+import helpers
 
 TINY = ["--epochs", "1", "--batch-size", "100", "--train-subset", "500", "--test-subset", "100"]
 
 
 def cli(*args, env=None, tmp_cache=None):
-    e = support.data_env()
+    e = helpers.data_env()
     if tmp_cache is not None:
         e["VAE_MNIST_CACHE_DIR"] = str(tmp_cache)
     e.update(env or {})
@@ -45,7 +45,7 @@ def test_bad_training_input_exits_2_with_one_line(args, fragment, tmp_path):
 
 
 def test_corrupt_data_exits_2_with_one_line_naming_the_file(tmp_path):
-    folder = support.copy_mnist_files(tmp_path / "data")
+    folder = helpers.copy_mnist_files(tmp_path / "data")
     bad = folder / "t10k-images-idx3-ubyte.gz"
     raw = bytearray(gzip.decompress(bad.read_bytes()))
     raw[5000] ^= 0xFF

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-import support
+import helpers
 from vae_mnist import RunConfig
 from vae_mnist.measures import comparison
 from vae_mnist.measures.comparison import compare_runs, iwae_per_image, paired_difference
@@ -62,7 +62,7 @@ def test_bad_input_is_one_clear_error(a, b, message):
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
     """Two small untrained models 'run' on the same 60 test images (fake runs: folder, config, model)."""
-    data = support.mnist().subset(100, 60)
+    data = helpers.mnist().subset(100, 60)
     runs = []
     for z, seed in ((2, 0), (5, 1)):
         folder = tmp_path_factory.mktemp(f"run-z{z}")

@@ -4,13 +4,13 @@ import gzip
 import numpy as np
 import pytest
 
-import support
+import helpers
 from vae_mnist.core.data import FILES, load_dataset, resolve_data_dir
 from vae_mnist.errors import DataError
 
 
 def test_full_mnist_has_the_papers_shapes_and_range():
-    d = support.mnist()
+    d = helpers.mnist()
     assert d.x_train.shape == (60000, 784) and d.x_test.shape == (10000, 784)
     assert d.y_train.shape == (60000,) and d.y_test.shape == (10000,)
     assert d.x_train.dtype == np.float32 and d.x_train.min() == 0.0 and d.x_train.max() == 1.0
@@ -20,7 +20,7 @@ def test_full_mnist_has_the_papers_shapes_and_range():
 
 
 def _copy(tmp_path):
-    return support.copy_mnist_files(tmp_path / "mnist")
+    return helpers.copy_mnist_files(tmp_path / "mnist")
 
 
 def test_raw_idx_files_are_accepted(tmp_path):
@@ -29,7 +29,7 @@ def test_raw_idx_files_are_accepted(tmp_path):
     (folder / stem).write_bytes(gzip.decompress((folder / f"{stem}.gz").read_bytes()))
     (folder / f"{stem}.gz").unlink()
     d = load_dataset("mnist", folder)
-    np.testing.assert_array_equal(d.y_test, support.mnist().y_test)
+    np.testing.assert_array_equal(d.y_test, helpers.mnist().y_test)
 
 
 def test_corrupted_file_is_refused_naming_the_file(tmp_path):

@@ -55,7 +55,7 @@ def test_mnist_form_averages_the_ink_it_covers():
 
 
 def test_mnist_form_of_an_upscaled_mnist_image_is_that_image():
-    from support import mnist
+    from helpers import mnist
 
     x = mnist().x_test[:200].reshape(-1, 28, 28)
     exact = [np.abs(drawpad.mnist_form(np.kron(img, np.ones((10, 10)))) - img.reshape(-1)).max() < 1e-9 for img in x]

@@ -9,7 +9,7 @@ import sys
 from importlib import metadata
 
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 def load_lock_script():

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-import support
+import helpers
 from vae_mnist import RunConfig
 from vae_mnist.core import iwae
 from vae_mnist.core.evaluation import active_units, kl_per_dimension, negative_elbo
@@ -14,7 +14,7 @@ from vae_mnist.core.training import train
 def trained(request):
     """A z = 5 model after one epoch on 2,000 images (its posterior is far from the prior)."""
     config = RunConfig(latent_dim=5, epochs=1, likelihood=request.param, train_subset=2000, test_subset=200)
-    data = support.mnist().subset(2000, 200)
+    data = helpers.mnist().subset(2000, 200)
     model, _, _ = train(config, data, progress=None)
     return model, data.x_test
 
@@ -103,7 +103,7 @@ def _prior_posterior_model(likelihood="bernoulli"):
 
 
 def test_posterior_equal_to_the_prior_has_no_active_units():
-    x = support.tiny(train=1, test=300).x_test
+    x = helpers.tiny(train=1, test=300).x_test
     model = _prior_posterior_model()
     assert active_units(model, x) == 0
     np.testing.assert_allclose(kl_per_dimension(model, x), 0.0, atol=1e-7)
@@ -122,9 +122,9 @@ def test_ensure_extra_metrics_adds_the_keys_once(tmp_path):
     from vae_mnist.store.runs import get_run
 
     config = RunConfig(latent_dim=3, epochs=1, train_subset=500, test_subset=100)
-    run = get_run(config, progress=None, data=support.mnist(), root=tmp_path)
+    run = get_run(config, progress=None, data=helpers.mnist(), root=tmp_path)
     assert "iwae_nll" not in run.metrics
-    m = ensure_extra_metrics(run, k=20, data=support.mnist())
+    m = ensure_extra_metrics(run, k=20, data=helpers.mnist())
     assert m["iwae_k"] == 20 and m["iwae_nll"] < m["test_neg_elbo"] and m["iwae_stderr"] > 0
     assert 0 <= m["active_units"] <= 3 and len(m["kl_per_dimension"]) == 3
     assert run.metrics == m  # written to metrics.json
@@ -133,10 +133,10 @@ def test_ensure_extra_metrics_adds_the_keys_once(tmp_path):
 
     kept = np.load(run.path / PER_IMAGE_FILE.format(k=20))
     assert kept.shape == (100,) and abs(kept.mean() - m["iwae_nll"]) < 1e-9
-    assert np.array_equal(iwae_per_image(run, k=20, data=support.mnist()), kept)
-    again = ensure_extra_metrics(run, k=20, data=support.mnist())
+    assert np.array_equal(iwae_per_image(run, k=20, data=helpers.mnist()), kept)
+    again = ensure_extra_metrics(run, k=20, data=helpers.mnist())
     assert again["iwae_seconds"] == m["iwae_seconds"]  # nothing recomputed
-    other_k = ensure_extra_metrics(run, k=5, data=support.mnist())
+    other_k = ensure_extra_metrics(run, k=5, data=helpers.mnist())
     assert other_k["iwae_k"] == 5 and other_k["iwae_nll"] > m["iwae_nll"] - 1.0
 
 
@@ -147,7 +147,7 @@ def test_cli_evaluate_with_iwae_writes_the_metrics(tmp_path, capsys):
     from vae_mnist.store.runs import get_run
 
     config = RunConfig(latent_dim=2, epochs=1, train_subset=300, test_subset=60)
-    run = get_run(config, progress=None, data=support.mnist(), root=tmp_path)
+    run = get_run(config, progress=None, data=helpers.mnist(), root=tmp_path)
     code = main(["evaluate", str(run.path), "--iwae-k", "10", "--json"])
     out = capsys.readouterr().out
     assert code == 0
@@ -163,7 +163,7 @@ def test_compiled_bound_is_reused_and_reads_the_current_weights():
     from vae_mnist.core.model import build_vae
 
     model = build_vae(latent_dim=3, seed=1)
-    x = support.tiny(train=1, test=40).x_test
+    x = helpers.tiny(train=1, test=40).x_test
     before = iwae_bound(model, x, k=8, seed=0)["nll"]
     fn = iwae._log_weights_for(model)
     layer = model.decoder.get_layer("decoder_logits")

@@ -3,13 +3,13 @@ import gzip
 
 import pytest
 
-import support
+import helpers
 from vae_mnist.core.data import FILES, checksums, load_dataset
 from vae_mnist.errors import DataError
 
 
 def _folder_of_mnist_files(tmp_path):
-    return support.copy_mnist_files(tmp_path / "fashion")
+    return helpers.copy_mnist_files(tmp_path / "fashion")
 
 
 def test_fashion_checksums_are_their_own():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-import support
+import helpers
 from vae_mnist.core.model import GAUSSIAN_SIGMA, build_vae
 
 
@@ -30,7 +30,7 @@ def test_gaussian_loss_matches_a_hand_computation(log_var):
     model = build_vae(latent_dim=3, likelihood="gaussian", seed=2)
     if log_var is not None:
         model.observation_log_var.assign(log_var)
-    x = support.tiny(train=1, test=16).x_test.astype("float64")
+    x = helpers.tiny(train=1, test=16).x_test.astype("float64")
     rec, kl = model.loss_terms(x.astype("float32"), seed=7)
     # The same noise the model drew: keras.random.normal with the same integer seed and shape.
     eps = ops.convert_to_numpy(keras.random.normal((16, 3), seed=7, dtype="float32")).astype("float64")
@@ -45,7 +45,7 @@ def test_gaussian_variance_starts_at_sigma_is_trained_and_survives_save_and_load
     assert any(v is model.observation_log_var for v in model.trainable_variables)
     import tensorflow as tf
 
-    x = support.tiny(train=1, test=8).x_test
+    x = helpers.tiny(train=1, test=8).x_test
     with tf.GradientTape() as tape:
         rec, kl = model.loss_terms(x, seed=0)
         loss = tf.reduce_mean(rec + kl)

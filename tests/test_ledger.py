@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import vae_mnist_command
+from helpers import vae_mnist_command
 from vae_mnist.build import ledger as ledgers
 from vae_mnist.build import results_diff
 

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, build_smoke_book, run_readme_papermill, vae_mnist_command
+from helpers import ROOT, build_smoke_book, run_readme_papermill, vae_mnist_command
 
 pytestmark = [pytest.mark.slow, pytest.mark.after_smoke_book]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 from test_cli import TINY, assert_clear_error, cli
 from vae_mnist.measures import literature
 from vae_mnist.measures.tables import convergence

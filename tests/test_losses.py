@@ -3,7 +3,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-import support  # noqa: F401  (sets the data folder)
+import helpers
 from vae_mnist.core import losses
 from vae_mnist.core.model import build_vae
 
@@ -54,7 +54,7 @@ def test_bernoulli_nll_is_finite_for_extreme_logits():
 
 def test_gradients_flow_through_the_sampling_step():
     model = build_vae(latent_dim=3, seed=0)
-    x = support.tiny(train=64, test=1).x_train[:64]
+    x = helpers.tiny(train=64, test=1).x_train[:64]
     with tf.GradientTape() as tape:
         rec, kl = model.loss_terms(x)
         loss = tf.reduce_mean(rec + kl)

@@ -4,7 +4,7 @@ from keras import ops
 import numpy as np
 import pytest
 
-import support  # noqa: F401
+import helpers
 from vae_mnist.core.model import VAE, build_vae
 
 
@@ -27,7 +27,7 @@ def test_shapes_and_parameter_counts(z):
 
 def test_save_and_load_round_trip_gives_identical_outputs(tmp_path):
     model = build_vae(latent_dim=10, seed=4)
-    x = support.tiny(train=10, test=1).x_train[:10]
+    x = helpers.tiny(train=10, test=1).x_train[:10]
     path = tmp_path / "model.keras"
     model.save(path)
     loaded = keras.models.load_model(path)

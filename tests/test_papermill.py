@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import DATA_DIR, ROOT, vae_mnist_command
+from helpers import DATA_DIR, ROOT, vae_mnist_command
 
 pytestmark = pytest.mark.slow  # (make test-quick leaves this module out)
 

@@ -29,7 +29,7 @@ from vae_mnist.jobs.parallel import open_client
 from vae_mnist.jobs.runner import run_jobs
 from vae_mnist.store.runs import Run, check_run, get_run, install_run, run_lock, run_path
 
-from conftest import DATA_DIR, vae_mnist_command
+from helpers import DATA_DIR, vae_mnist_command
 
 pytestmark = pytest.mark.slow  # (make test-quick leaves this module out)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import data_env, vae_mnist_command
+from helpers import data_env, vae_mnist_command
 from vae_mnist.build.pdf import PRINT_PAGE
 
 import pypdf  # noqa: E402  (a test dependency: pyproject.toml, extra "test")

@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 
 BOOK = ROOT / "book"
 

@@ -45,6 +45,16 @@ def test_every_sentence_about_the_paper_is_in_the_list():
         + "\n".join(f"  {u.path}:{u.line}: {u.text}" for u in missing))
 
 
+def test_the_readme_and_the_command_lines_help_say_nothing_about_the_paper_unlisted():
+    """README.md and every ``vae-mnist`` help string are read like the chapters: a sentence about the
+    paper there needs the same listed evidence (the README and the CLI are not pages of the book, so
+    they carry none)."""
+    units, _ = _readme_units()
+    assert {u.path for u in units} == {"README.md", "vae-mnist --help"}
+    missing = pc.unlisted_claims(units, ENTRIES)
+    assert not missing, "\n".join(f"{u.path}: {u.text}" for u in missing)
+
+
 def test_every_listed_sentence_is_still_in_its_chapter():
     stale = pc.stale_entries(UNITS, ENTRIES)
     assert not stale, ("entries of tests/paper_claims.toml whose sentence is no longer in the chapter "
@@ -192,17 +202,36 @@ def _paper_or_empty() -> str:
     return pc.paper_text(path) if path is not None else ""
 
 
+def _cli_help_text() -> str:
+    """Every help string of ``vae-mnist`` and its commands, one paragraph each."""
+    import argparse
+
+    from vae_mnist.cli.main import build_parser
+
+    texts, parsers = [], [build_parser()]
+    while parsers:
+        parser = parsers.pop()
+        texts += [parser.description or ""]
+        for action in parser._actions:
+            texts.append(action.help or "")
+            if isinstance(action, argparse._SubParsersAction):
+                parsers += list(action.choices.values())
+                texts += [a.help or "" for a in action._choices_actions]
+    return "\n\n".join(t.replace("%%", "%") for t in texts if t and t != argparse.SUPPRESS) + "\n"
+
+
 def _readme_units():
-    """README.md's prose, without its change notes (which quote the old, wrong sentences on purpose)."""
+    """README.md's prose and tables, and the command line's help strings, as prose units."""
     import tempfile
 
-    text = (pc.ROOT / "README.md").read_text(encoding="utf-8")
-    text = text.split("\n## What the book says about the paper\n")[0]
+    units, rows = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "README.md"
-        path.write_text(text, encoding="utf-8")
-        units = [dataclasses.replace(u, path="README.md") for u in pc.prose_units(path, Path(tmp))]
-        rows = [("README.md", line, cells) for _, line, cells in pc.table_rows(path, Path(tmp))]
+        for name, text in (("README.md", (pc.ROOT / "README.md").read_text(encoding="utf-8")),
+                           ("vae-mnist --help", _cli_help_text())):
+            path = Path(tmp) / "text.md"
+            path.write_text(text, encoding="utf-8")
+            units += [dataclasses.replace(u, path=name) for u in pc.prose_units(path, Path(tmp))]
+            rows += [(name, line, cells) for _, line, cells in pc.table_rows(path, Path(tmp))]
     return units, rows
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import support
+import helpers
 from vae_mnist import RunConfig
 from vae_mnist.store import runs
 from vae_mnist.errors import ConfigError, DamagedRunError, DataError
@@ -37,7 +37,7 @@ TINY_ARGS = ["--latent-dim", "2", "--epochs", "1", "--batch-size", "100", "--tra
 # helpers
 # --------------------------------------------------------------------------------------
 def cli(*args, cache=None, env=None, timeout=300):
-    e = support.data_env()
+    e = helpers.data_env()
     if cache is not None:
         e["VAE_MNIST_CACHE_DIR"] = str(cache)
     e.update(env or {})
@@ -102,7 +102,7 @@ class Lines:
 def trained(tmp_path_factory):
     """One tiny finished run (trained once per module); tests copy it into their own cache."""
     root = tmp_path_factory.mktemp("trained")
-    run = runs.get_run(RunConfig(**TINY), progress=None, data=support.mnist(), root=root)
+    run = runs.get_run(RunConfig(**TINY), progress=None, data=helpers.mnist(), root=root)
     return run.path
 
 
@@ -166,7 +166,7 @@ def test_damaged_run_is_moved_aside_reported_and_retrained(cache, file, how):
     _damage(folder / file, how)
     assert runs.check_run(folder).file == file
     said = []
-    run = runs.get_run(config, progress=said.append, data=support.mnist(), root=cache)
+    run = runs.get_run(config, progress=said.append, data=helpers.mnist(), root=cache)
     reports = [s for s in said if " is damaged (" in s]
     assert len(reports) == 1 and f"({file}: " in reports[0] and "moved aside" in reports[0], said
     aside = [p for p in cache.iterdir() if p.name.startswith(config.name() + ".damaged-")]
@@ -248,7 +248,7 @@ def test_a_change_of_the_training_code_makes_the_run_stale(cache, monkeypatch):
     problem = runs.check_run(cache / config.name())
     assert problem.kind == "stale" and "other training code" in problem.reason
     said = []
-    run = runs.get_run(config, progress=said.append, data=support.mnist(), root=cache)
+    run = runs.get_run(config, progress=said.append, data=helpers.mnist(), root=cache)
     assert any("stale" in s and "moved aside" in s for s in said), said
     assert any(s.startswith("epoch") for s in said), "the stale run was reused"
     assert json.loads((run.path / "config.json").read_text())["code_hash"] == "0123456789abcdef"
@@ -300,7 +300,7 @@ _TRAINER = textwrap.dedent("""
 def test_two_processes_asking_for_the_same_run_train_it_once(tmp_path):
     cache = tmp_path / "cache"
     config = dict(TINY, epochs=2)
-    env = support.data_env()
+    env = helpers.data_env()
     env["VAE_MNIST_CACHE_DIR"] = str(cache)
     barrier = tmp_path / "go"
     first = subprocess.Popen([sys.executable, "-c", _TRAINER, json.dumps(config)], env=dict(env, BARRIER=str(barrier)),
@@ -349,7 +349,7 @@ def test_two_processes_adding_different_metrics_both_land(cache):
     go = cache / "go"
     n = 150
     procs = [subprocess.Popen([sys.executable, "-c", _METRICS_WRITER, str(folder), tag, str(n), str(go)],
-                              env=support.data_env(), stderr=subprocess.PIPE, text=True) for tag in ("a", "b")]
+                              env=helpers.data_env(), stderr=subprocess.PIPE, text=True) for tag in ("a", "b")]
     deadline = time.monotonic() + 240
     while not all(Path(f"{go}-ready-{t}").exists() for t in ("a", "b")) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -430,7 +430,7 @@ def test_run_lock_is_reentrant_in_a_thread_and_excludes_another_thread(tmp_path)
 # interrupted work
 # --------------------------------------------------------------------------------------
 def _start_training(cache, epochs=5000):
-    env = support.data_env()
+    env = helpers.data_env()
     env["VAE_MNIST_CACHE_DIR"] = str(cache)
     args = ["--latent-dim", "2", "--epochs", str(epochs), "--batch-size", "100", "--train-subset", "500",
             "--test-subset", "100"]
@@ -532,7 +532,7 @@ def test_unknown_notebook_parameter_stops_the_run_page(tmp_path, monkeypatch):
     import papermill
 
     monkeypatch.setenv("VAE_MNIST_CACHE_DIR", str(tmp_path / "cache"))
-    nb = jupytext.read(support.ROOT / "book" / "templates" / "run.md")
+    nb = jupytext.read(helpers.ROOT / "book" / "templates" / "run.md")
     with pytest.raises(papermill.PapermillExecutionError) as info:
         papermill.execute_notebook(nb, str(tmp_path / "out.ipynb"), parameters=dict(TINY, latent_dm=5),
                                    kernel_name="python3", progress_bar=False)
@@ -649,13 +649,13 @@ def test_failed_download_without_a_data_folder_is_one_line(monkeypatch):
 
 
 def test_test_helpers_find_data_without_shared(monkeypatch, tmp_path):
-    """support.copy_mnist_files writes the official files back from the arrays when there is no data folder."""
+    """helpers.copy_mnist_files writes the official files back from the arrays when there is no data folder."""
     from vae_mnist.core.data import load_dataset
 
     monkeypatch.setattr(support, "DATA_DIR", None)
-    folder = support.copy_mnist_files(tmp_path / "mnist")
+    folder = helpers.copy_mnist_files(tmp_path / "mnist")
     d = load_dataset("mnist", folder)  # passes the package's SHA-256 checks
-    np.testing.assert_array_equal(d.y_test, support.mnist().y_test)
+    np.testing.assert_array_equal(d.y_test, helpers.mnist().y_test)
 
 
 def test_half_written_run_pages_of_dead_processes_are_removed(tmp_path):
@@ -679,11 +679,11 @@ def test_half_written_run_pages_of_dead_processes_are_removed(tmp_path):
 
 def test_a_run_damaged_after_its_first_use_in_this_process_is_still_caught(cache):
     config = RunConfig(**TINY)
-    first = runs.get_run(config, progress=None, data=support.mnist(), root=cache)  # fully checked, remembered
+    first = runs.get_run(config, progress=None, data=helpers.mnist(), root=cache)  # fully checked, remembered
     assert runs.check_run(first.path) is None
     _damage(first.path / "model.keras", "flipped")
     said = []
-    runs.get_run(config, progress=said.append, data=support.mnist(), root=cache)
+    runs.get_run(config, progress=said.append, data=helpers.mnist(), root=cache)
     assert any(" is damaged (model.keras: " in s for s in said), said
     assert any(s.startswith("epoch   1/1") for s in said)
 
@@ -716,7 +716,7 @@ _CLASSIFIER_TRAINER = textwrap.dedent("""
 def test_two_processes_asking_for_one_classifier_train_it_once(tmp_path):
     cache = tmp_path / "cache"
     config = dict(epochs=2, train_subset=500, test_subset=100)
-    env = support.data_env()
+    env = helpers.data_env()
     env["VAE_MNIST_CACHE_DIR"] = str(cache)
     barrier = tmp_path / "go"
     args = [sys.executable, "-c", _CLASSIFIER_TRAINER, json.dumps(config)]
@@ -749,15 +749,15 @@ def test_a_damaged_or_stale_classifier_is_moved_aside_and_retrained(tmp_path, mo
     from vae_mnist.measures import classifier
 
     config = classifier.ClassifierConfig(epochs=1, train_subset=300, test_subset=100)
-    first = classifier.get_classifier(config=config, data=support.mnist(), root=tmp_path, progress=None)
+    first = classifier.get_classifier(config=config, data=helpers.mnist(), root=tmp_path, progress=None)
     (first.path / classifier.MODEL_FILE).write_bytes((first.path / classifier.MODEL_FILE).read_bytes()[:500])
     said = []
-    again = classifier.get_classifier(config=config, data=support.mnist(), root=tmp_path, progress=said.append)
+    again = classifier.get_classifier(config=config, data=helpers.mnist(), root=tmp_path, progress=said.append)
     assert any("is damaged (classifier.keras:" in s and "moved aside" in s for s in said), said
     assert any(s.startswith("training the") for s in said)
     assert len(list((tmp_path / ".classifiers").glob(config.name() + ".damaged-*"))) == 1
     monkeypatch.setattr(classifier, "code_hash", lambda: "0123456789abcdef")
     said = []
-    classifier.get_classifier(config=config, data=support.mnist(), root=tmp_path, progress=said.append)
+    classifier.get_classifier(config=config, data=helpers.mnist(), root=tmp_path, progress=said.append)
     assert any("stale" in s and "other classifier code" in s for s in said), said
     assert again.path.name == config.name()

@@ -97,7 +97,7 @@ def small(tmp_path_factory, mnist_data):
 
 @pytest.fixture(scope="module")
 def mnist_data():
-    from conftest import DATA_DIR
+    from helpers import DATA_DIR
     from vae_mnist.core.data import load_dataset
 
     return load_dataset("mnist", DATA_DIR)

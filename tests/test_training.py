@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-import support
+import helpers
 from vae_mnist import RunConfig
 from vae_mnist.store import runs as runs_mod
 from vae_mnist.core.training import train
@@ -14,7 +14,7 @@ TINY = dict(epochs=2, batch_size=100, train_subset=1000, test_subset=200)
 
 
 def test_same_seed_gives_identical_weights_and_another_seed_does_not():
-    data = support.tiny(1000, 200)
+    data = helpers.tiny(1000, 200)
     cfg = RunConfig(latent_dim=2, **TINY)
     m1, h1, _ = train(cfg, data, progress=None)
     m2, h2, _ = train(cfg, data, progress=None)
@@ -26,7 +26,7 @@ def test_same_seed_gives_identical_weights_and_another_seed_does_not():
 
 
 def test_training_lowers_the_loss_and_records_every_epoch():
-    data = support.tiny(2000, 200)
+    data = helpers.tiny(2000, 200)
     cfg = RunConfig(latent_dim=10, epochs=3, batch_size=64, train_subset=2000, test_subset=200)
     lines = []
     _, history, seconds = train(cfg, data, progress=lines.append)
@@ -59,7 +59,7 @@ def test_run_is_cached_reused_and_forced(tmp_path):
     assert (run.path / "model.keras").stat().st_mtime_ns == stamp
     assert not any(s.startswith("epoch") for s in said) and any("cached" in s for s in said)
     # The reloaded model is the saved one.
-    x = support.tiny(10, 10).x_test
+    x = helpers.tiny(10, 10).x_test
     np.testing.assert_array_equal(ops.convert_to_numpy(run.model.encode(x)[0]), ops.convert_to_numpy(again.model.encode(x)[0]))
 
     runs_mod.get_run(cfg, progress=None, root=tmp_path, force=True)

@@ -18,7 +18,7 @@ def tiny_config():
 
 @pytest.fixture(scope="module")
 def tiny_data(tiny_config):
-    from support import DATA_DIR
+    from helpers import DATA_DIR
     from vae_mnist.core.data import load_data_for
 
     return load_data_for(tiny_config, DATA_DIR)

@@ -32,7 +32,7 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=seed_number, default=0, help="random seed, 0 to 2**32-1 (default 0)")
     p.add_argument("--learning-rate", type=positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")
     p.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default="bernoulli",
-                   help="decoder likelihood (default bernoulli, as the Keras example the paper follows)")
+                   help="decoder likelihood (default bernoulli, a choice of this book: see its chapter on choices)")
     p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist", help="data set (default mnist)")
     p.add_argument("--binarize", choices=["none", "dynamic"], default="none",
                    help="none: grey levels (default, the paper); dynamic: Bernoulli-resampled binary training "
