@@ -652,7 +652,7 @@ def test_test_helpers_find_data_without_shared(monkeypatch, tmp_path):
     """helpers.copy_mnist_files writes the official files back from the arrays when there is no data folder."""
     from vae_mnist.core.data import load_dataset
 
-    monkeypatch.setattr(support, "DATA_DIR", None)
+    monkeypatch.setattr(helpers, "DATA_DIR", None)
     folder = helpers.copy_mnist_files(tmp_path / "mnist")
     d = load_dataset("mnist", folder)  # passes the package's SHA-256 checks
     np.testing.assert_array_equal(d.y_test, helpers.mnist().y_test)
