@@ -4,7 +4,7 @@
   another host blocked: no such request at all (the book works offline, from disk), no JavaScript
   error in the console, every image loaded (natural size > 0), every equation (``.math``)
   typeset by the book's own MathJax, one visible search field and the book's title once in the
-  sidebar; run pages link the run's four files, which are in the built book;
+  sidebar; run pages link the run's files (models, configuration, history, metrics), which are in the built book;
 * in dark mode every figure is an opaque image (its dark text stays on its own white ground) and
   the explorer's text contrasts with what is behind it (WCAG ratio >= 4.5);
 * figures are shown at least ``figures.PAGE_WIDTH_PX`` wide and captions are at most
@@ -428,7 +428,7 @@ def test_every_page_reads_right_offline_in_light_and_dark(book, open_page):
                 problems.append(f"{rel} [dark]: explorer text {t['text']!r} has contrast {t['ratio']:.1f} (< {MIN_CONTRAST})")
         problems += [f"{rel} [dark]: {e}" for e in p.errors[n_errors:]]
         problems += [f"{rel} [dark]: request to another host: {u}" for u in p.blocked[n_blocked:]]
-        # run pages: the run's four files, copied into the built book
+        # run pages: the run's files (RUN_DOWNLOADS), copied into the built book
         if rel.parts[:2] == ("book", "runs") and rel.stem != "index":
             n_run_pages += 1
             links = {d["text"]: file_of(d["href"]) for d in facts["downloads"]}

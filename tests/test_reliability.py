@@ -1,6 +1,6 @@
-"""The run cache and every entry point under faults, misuse and concurrency (README: "Faults and bad inputs").
+"""The run cache and every entry point under faults, misuse and concurrency (docs/reliability.md).
 
-Real damaged files, real concurrent processes, real signals. Every row of the README's table is a
+Real damaged files, real concurrent processes, real signals. Every row of docs/reliability.md is a
 test here (or in test_cli.py / test_data.py / test_papermill.py, named in the table).
 """
 from __future__ import annotations
@@ -147,7 +147,7 @@ def _damage(path: Path, how: str) -> None:
         raise ValueError(how)
 
 
-@pytest.mark.parametrize("file", ["model.keras", "config.json", "history.json", "metrics.json"])
+@pytest.mark.parametrize("file", ["model.keras", "encoder.keras", "decoder.keras", "config.json", "history.json", "metrics.json"])
 @pytest.mark.parametrize("how", ["truncated", "empty", "wrong keys"])
 def test_every_damage_of_every_file_is_found_and_names_the_file(cache, file, how):
     folder = cache / RunConfig(**TINY).name()
