@@ -135,3 +135,10 @@ def run_readme_papermill(root: Path, env: dict, log: Path) -> None:
             fh.flush()
             subprocess.run(f"set -o pipefail; {cmd} {SMOKE_PARAMETERS}", shell=True, executable="/bin/bash",
                            cwd=str(root), env=env, stdout=fh, stderr=subprocess.STDOUT, check=True)
+
+
+def check_schema(path: Path, schema: str) -> subprocess.CompletedProcess:
+    """``check-jsonschema --builtin-schema <schema> <path>`` (the validator from the lock)."""
+    exe = Path(sys.executable).with_name("check-jsonschema")
+    cmd = [str(exe)] if exe.is_file() else [sys.executable, "-m", "check_jsonschema"]
+    return subprocess.run(cmd + ["--builtin-schema", schema, str(path)], capture_output=True, text=True)

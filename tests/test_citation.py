@@ -2,23 +2,18 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from helpers import ROOT
+from helpers import ROOT, check_schema
 
 CFF = ROOT / "CITATION.cff"
 
 
-def check_cff(path: Path) -> subprocess.CompletedProcess:
-    exe = Path(sys.executable).with_name("check-jsonschema")
-    cmd = [str(exe)] if exe.is_file() else [sys.executable, "-m", "check_jsonschema"]
-    return subprocess.run(cmd + ["--builtin-schema", "vendor.citation-file-format", str(path)],
-                          capture_output=True, text=True)
+def check_cff(path: Path):
+    return check_schema(path, "vendor.citation-file-format")
 
 
 def test_citation_cff_is_valid_citation_file_format():

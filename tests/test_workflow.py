@@ -8,16 +8,13 @@ from pathlib import Path
 
 import yaml
 
-from helpers import ROOT
+from helpers import ROOT, check_schema
 
 WORKFLOW = ROOT / ".github" / "workflows" / "book.yml"
 
 
-def check_jsonschema(path: Path) -> subprocess.CompletedProcess:
-    exe = Path(sys.executable).with_name("check-jsonschema")
-    cmd = [str(exe)] if exe.is_file() else [sys.executable, "-m", "check_jsonschema"]
-    return subprocess.run(cmd + ["--builtin-schema", "vendor.github-workflows", str(path)],
-                          capture_output=True, text=True)
+def check_jsonschema(path: Path):
+    return check_schema(path, "vendor.github-workflows")
 
 
 def test_workflow_validates_against_the_github_schema():
