@@ -26,7 +26,8 @@ import time
 
 def _model(run_path):
     from vae_mnist import RunConfig
-    from vae_mnist.store.runs import Run, cache_dir, get_run, list_runs
+    from vae_mnist.store.runs import Run, get_run, list_runs
+    from vae_mnist.store.entries import cache_dir
 
     if run_path:
         return Run(run_path)

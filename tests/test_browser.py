@@ -39,7 +39,7 @@ import numpy as np
 import pytest
 
 from vae_mnist.widgets import explorer
-from vae_mnist.figures import paper as figures
+from vae_mnist import figures
 from vae_mnist.build.pages import RUN_DOWNLOADS
 from vae_mnist.core.model import build_vae
 
@@ -103,7 +103,7 @@ def book(request):
     """The built book under test: ``$VAE_MNIST_BOOK_HTML`` if set, else the smoke build (built once)."""
     folder = os.environ.get(BOOK_HTML_ENV)
     if folder:
-        from vae_mnist.store.runs import cache_dir
+        from vae_mnist.store.entries import cache_dir
 
         html = Path(folder).resolve()
         assert (html / "index.html").is_file(), f"{BOOK_HTML_ENV}={folder}: no index.html there"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from vae_mnist.figures import beyond as A
-from vae_mnist.figures import paper as F
+from vae_mnist import figures as F
 from vae_mnist.figures import trajectory as T
 from vae_mnist.core.model import build_vae
 

@@ -6,7 +6,7 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from vae_mnist.figures import paper as figures
+from vae_mnist import figures
 from vae_mnist.core.evaluation import decode, encode_means
 from vae_mnist.core.model import build_vae
 

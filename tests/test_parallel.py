@@ -27,7 +27,8 @@ from vae_mnist.config import RunConfig
 from vae_mnist.jobs.jobs import Job
 from vae_mnist.jobs.parallel import open_client
 from vae_mnist.jobs.runner import run_jobs
-from vae_mnist.store.runs import Run, check_run, get_run, install_run, run_lock, run_path
+from vae_mnist.store.runs import Run, get_run, install_run, run_lock, run_path
+from vae_mnist.store.run_checks import check_run
 
 from helpers import DATA_DIR, vae_mnist_command
 
@@ -113,7 +114,7 @@ def test_two_workers_train_two_runs_with_the_serial_weights(client, serial_runs,
 def test_a_long_bound_is_computed_in_slices_and_is_the_one_pass_bound(client, serial_runs, tmp_path, monkeypatch):
     """k >= SLICE_MIN_K on a cluster: the run first, then its bound as tasks over slices of the test set
     (vae_mnist.jobs.bound_tasks); the client's bound and per-image values equal one pass in this process, exactly."""
-    from vae_mnist.jobs.jobs import bound_tasks
+    from vae_mnist.jobs import bound_tasks
     from vae_mnist.jobs.bound_tasks import SLICE_MIN_K
     from vae_mnist.core.data import run_data
     from vae_mnist.core.iwae import iwae_bound

@@ -121,7 +121,7 @@ def build_book(profile: str = "full", seeds: int = 1, root=None, data_dir=None, 
     # the chapters' kernels read these through book_config()/current_seeds()
     os.environ[settings.PROFILE] = profile
     os.environ[settings.SEEDS] = str(seeds)
-    from ..store.runs import cache_dir
+    from ..store.entries import cache_dir
     from . import ledger as ledgers
     from . import results_diff
 

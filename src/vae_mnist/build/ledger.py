@@ -171,7 +171,8 @@ def book_ledger(root, profile: Optional[str] = None, seeds: Optional[int] = None
     """The ledger of the book built at ``root`` (its executed notebooks and the runs of the run cache)."""
     from .page_stamps import STAMP_FILE
     from ..profiles import book_runs
-    from ..store.runs import Run, cache_dir, run_path
+    from ..store.runs import Run, run_path
+    from ..store.entries import cache_dir
 
     root = Path(root)
     try:

@@ -96,7 +96,7 @@ def book_root(root=None) -> Path:
     """The folder holding ``_config.yml``, ``_toc.yml`` and ``book/``."""
     if root is not None:
         return Path(root).resolve()
-    from ..store.runs import project_root
+    from ..store.entries import project_root
 
     proj = project_root()
     if proj is not None and (proj / "_config.yml").is_file():

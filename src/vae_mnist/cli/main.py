@@ -94,7 +94,8 @@ def resolve_run(text: str):
 
     A damaged run of the cache is moved aside and reported in one line naming the file.
     """
-    from ..store.runs import cache_dir, open_run
+    from ..store.entries import cache_dir
+    from ..store.runs import open_run
 
     for candidate in (Path(text).expanduser(), cache_dir() / text):
         if candidate.is_dir():
@@ -137,7 +138,8 @@ def cmd_sample(args) -> int:
 
 def cmd_list(args) -> int:
     """Every run of the cache, one line each; a damaged one is reported (and moved aside), the rest go on."""
-    from ..store.runs import cache_dir, scan_runs
+    from ..store.entries import cache_dir
+    from ..store.runs import scan_runs
 
     entries = scan_runs(say=lambda s: print(s, file=sys.stderr))
     if not any(e.run is not None for e in entries):

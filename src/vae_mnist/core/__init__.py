@@ -7,7 +7,19 @@ from ..faces import lazy_face
 
 #: the public names of this layer and the module each lives in (imported on first use)
 _HOMES = {
+    "CLASS_NAMES": "data",
     "Dataset": "data",
+    "ENV_VARS": "data",
+    "FILES": "data",
+    "GAUSSIAN_SIGMA": "model",
+    "INPUT_DIM": "model",
+    "IWAE_ROWS": "iwae",
+    "LOG_2PI": "losses",
+    "PER_IMAGE_FILE": "per_image",
+    "RECONSTRUCTION_WEIGHT": "training",
+    "SOFTPLUS_GROUP": "iwae",
+    "SYSTEM_DIRS": "data",
+    "TEST_BINARIZATION_SEED": "data",
     "VAE": "model",
     "active_units": "evaluation",
     "bernoulli_nll": "losses",
@@ -31,7 +43,6 @@ _HOMES = {
     "gaussian_nll": "losses",
     "iwae_bound": "iwae",
     "iwae_slices": "iwae",
-    "kl_per_dimension": "evaluation",
     "kl_to_standard_normal": "losses",
     "load_data_for": "data",
     "load_dataset": "data",

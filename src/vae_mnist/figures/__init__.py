@@ -5,6 +5,17 @@ from ..faces import lazy_face
 
 #: the public names of this layer and the module each lives in (imported on first use)
 _HOMES = {
+    "CAPTION_PX": "style",
+    "DPI": "style",
+    "FASHION_CLASSES": "paper",
+    "GRIDS": "paper",
+    "IMAGE_SIDE": "paper",
+    "KERAS_SPAN": "paper",
+    "MIN_FONT_PT": "style",
+    "MNIST_CLASSES": "paper",
+    "PAGE_WIDTH_IN": "style",
+    "PAGE_WIDTH_PX": "style",
+    "TITLE_FONT_PT": "style",
     "architecture_figure": "architecture",
     "class_names_for": "paper",
     "decoder_figure": "architecture",

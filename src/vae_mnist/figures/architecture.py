@@ -10,7 +10,7 @@ from typing import Optional
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from .style import MIN_FONT_PT, PAGE_WIDTH_IN, TITLE_FONT_PT, new_figure, readable  # noqa: F401
+from .style import MIN_FONT_PT, PAGE_WIDTH_IN, TITLE_FONT_PT, new_figure, readable
 
 def _shape_text(shape) -> str:
     if isinstance(shape, (list, tuple)) and shape and isinstance(shape[0], (list, tuple)):

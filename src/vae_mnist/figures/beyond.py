@@ -14,8 +14,8 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
-from .paper import (MIN_FONT_PT, PAGE_WIDTH_IN, TITLE_FONT_PT, new_figure, prior_sample_images, readable,
-                      tile_images)
+from .paper import prior_sample_images, tile_images
+from .style import MIN_FONT_PT, PAGE_WIDTH_IN, TITLE_FONT_PT, new_figure, readable
 
 from matplotlib.figure import Figure  # noqa: E402  (after figures has chosen the backend)
 

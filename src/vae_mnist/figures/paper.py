@@ -3,7 +3,7 @@
 Each function takes models or arrays and returns a ``matplotlib.figure.Figure``; the book's
 chapters, the run template and the CLI call them, so there is one drawing of each figure.
 
-* Figures 1 and 2: :func:`architecture_figure` (``encoder_figure`` / ``decoder_figure``),
+* Figures 1 and 2: :mod:`vae_mnist.figures.architecture`,
   drawn by walking the actual Keras model's layers (name, type, output shape, parameters).
 * Figure 3: :func:`latent_manifold_figure`, decoded images over a Gaussian-quantile grid (the
   paper's text) or a linear grid (the keras-team example), :func:`grid_coverage`.
@@ -22,10 +22,8 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from .architecture import architecture_figure, decoder_figure, encoder_figure, layer_table  # noqa: F401
 from ..core.data import CLASS_NAMES
-from .style import (CAPTION_PX, DPI, MIN_FONT_PT, PAGE_WIDTH_IN, PAGE_WIDTH_PX, TITLE_FONT_PT,  # noqa: F401
-                           new_figure, readable, shown_width_px, smallest_text_on_page_px, smallest_text_pt)
+from .style import MIN_FONT_PT, PAGE_WIDTH_IN, TITLE_FONT_PT, new_figure, readable
 
 IMAGE_SIDE = 28
 MNIST_CLASSES = tuple(CLASS_NAMES["mnist"])

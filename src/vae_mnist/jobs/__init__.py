@@ -5,8 +5,16 @@ from ..faces import lazy_face
 
 #: the public names of this layer and the module each lives in (imported on first use)
 _HOMES = {
+    "CONNECT_TIMEOUT": "parallel",
+    "CORES_PER_JOB": "parallel",
+    "DEFAULT_WORKERS": "parallel",
+    "ENV_CONNECT_TIMEOUT": "parallel",
+    "ENV_SCHEDULER": "parallel",
+    "ENV_SHARE_CORES": "parallel",
     "Job": "jobs",
     "Outcome": "jobs",
+    "SLICES_PER_WORKER": "bound_tasks",
+    "SLICE_MIN_K": "bound_tasks",
     "SlicedBound": "bound_tasks",
     "book_jobs": "jobs",
     "compute_slice": "bound_tasks",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence
 
 from ..config import RunConfig
 from ..errors import VaeMnistError
@@ -55,7 +55,8 @@ def missing_metrics(metrics: dict, iwae_k: Optional[int]) -> bool:
 
 def job_state(job: Job, root: Path) -> str:
     """``done``, ``evaluate`` (the run is there, metrics are missing) or ``train``."""
-    from ..store.runs import Run, check_run, run_path
+    from ..store.runs import Run, run_path
+    from ..store.run_checks import check_run
 
     path = run_path(job.config, root)
     if not path.exists() or check_run(path) is not None:  # missing, damaged or stale: train
@@ -85,15 +86,15 @@ def do_job(job: Job, root: Path, data_dir=None, progress=None, data=None):
     return run
 
 
-def run_serially(jobs: Sequence[Job], root: Path, data_dir, outcomes: dict, counter: list, total: int, say) -> None:
-    """The serial executor: every job in this process, one after the other, one line each."""
+def run_serially(jobs: Sequence[Job], root: Path, data_dir, tally) -> Iterator[Outcome]:
+    """The serial executor: every job in this process, one after the other; yields each one's
+    :class:`Outcome` as it finishes (``tally``, a :class:`vae_mnist.progress.Tally`, says the lines)."""
     for job in jobs:
         state = job_state(job, root)
         t0 = time.perf_counter()
-        say(f"[{counter[0] + 1}/{total}] {job.config.name()}: {'training' if state == 'train' else 'evaluating'}")
-        run = do_job(job, root, data_dir, progress=say)
+        tally.starting(job.config.name(), "training" if state == "train" else "evaluating")
+        run = do_job(job, root, data_dir, progress=tally.say)
         seconds = time.perf_counter() - t0
         status = "trained" if state == "train" else "evaluated"
-        counter[0] += 1
-        outcomes[job] = Outcome(job, status, seconds, "this process", run=run)
-        say(f"[{counter[0]}/{total}] {job.config.name()}: {status} in this process in {seconds:.0f}s")
+        tally.finished(job.config.name(), f"{status} in this process in {seconds:.0f}s")
+        yield Outcome(job, status, seconds, "this process", run=run)

@@ -296,9 +296,10 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
-def run_on_cluster(client, jobs, root, data_dir, retries, outcomes, done_count, total, say) -> None:
+def run_on_cluster(client, jobs, root, data_dir, retries, tally) -> Iterator:
     """The Dask executor: submit ``jobs`` (whose locks the caller holds), install each finished run into
-    ``root`` as it comes back; one :class:`~vae_mnist.jobs.jobs.Outcome` each into ``outcomes``, one line each.
+    ``root`` as it comes back; yields one :class:`~vae_mnist.jobs.jobs.Outcome` per job as it finishes
+    (``tally``, a :class:`vae_mnist.progress.Tally`, says one line each).
 
     A job with a long IWAE bound (:func:`vae_mnist.jobs.bound_tasks.slice_count`) goes in two steps: its run
     (trained, or opened, with the posterior diagnostics), then one task per slice of its test set,
@@ -330,9 +331,8 @@ def run_on_cluster(client, jobs, root, data_dir, retries, outcomes, done_count, 
             submit(job, job.iwae_k, archive, bound, (i, bound.parts))
 
     def finish(job, outcome, what):
-        done_count[0] += 1
-        outcomes[job] = outcome
-        say(f"[{done_count[0]}/{total}] {job.config.name()}: {what}")
+        tally.finished(job.config.name(), what)
+        return outcome
 
     for job in jobs:
         state = job_state(job, root)
@@ -358,7 +358,7 @@ def run_on_cluster(client, jobs, root, data_dir, retries, outcomes, done_count, 
                     continue
                 run = step.record(root)
                 status = "trained" if step.trained else "evaluated"
-                finish(job, Outcome(job, status, step.seconds, step.worker, run=run), step.describe())
+                yield finish(job, Outcome(job, status, step.seconds, step.worker, run=run), step.describe())
                 continue
             # The first finished copy wins (install_run keeps it); an "evaluate" result replaces
             # the run with the same weights plus the new metrics.
@@ -367,16 +367,17 @@ def run_on_cluster(client, jobs, root, data_dir, retries, outcomes, done_count, 
             what = f"{status} on {result['worker']} in {result['seconds']:.0f}s"
             if result.get("threads"):
                 what += f" ({result['threads']} TensorFlow thread(s))"
-            finish(job, Outcome(job, status, result["seconds"], result["worker"], run=run), what)
+            outcome = Outcome(job, status, result["seconds"], result["worker"], run=run)
         except Exception as exc:  # the task failed for good: one line, the others go on
             for other, (j, _) in list(pending.items()):
                 if j == job:  # the job's other slices are of no use now
                     pending.pop(other)
                     other.cancel()
             outcome = Outcome(job, "failed", error=_one_line(exc))
-            finish(job, outcome, f"FAILED ({outcome.error})")
+            what = f"FAILED ({outcome.error})"
         finally:
             future.release()
+        yield finish(job, outcome, what)
 
 
 def _worker_count(client) -> int:

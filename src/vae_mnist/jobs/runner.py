@@ -13,7 +13,7 @@ import contextlib
 from typing import Iterable, List, Optional, Sequence
 
 from .jobs import Job, Outcome, job_state, run_serially
-from ..progress import reporter
+from ..progress import Tally, reporter
 
 
 def run_jobs(jobs: Iterable[Job], workers: int = 1, scheduler: Optional[str] = None, *, client=None,
@@ -27,7 +27,8 @@ def run_jobs(jobs: Iterable[Job], workers: int = 1, scheduler: Optional[str] = N
     process an error stops the loop (it is this process's error).
     """
     from .parallel import open_client, run_on_cluster, scheduler_address
-    from ..store.runs import LockBusy, ensure_root, run_lock
+    from ..store.entries import LockBusy, ensure_root
+    from ..store.runs import run_lock
 
     say = reporter(progress)
     jobs = list(dict.fromkeys(jobs))  # no repeats, first order
@@ -46,17 +47,18 @@ def run_jobs(jobs: Iterable[Job], workers: int = 1, scheduler: Optional[str] = N
     say(f"{len(todo)} of {total} run(s) to train or evaluate, cache {root}")
     on_cluster = client is not None or workers > 1 or scheduler_address(scheduler) is not None
 
+    tally = Tally(total, done=total - len(todo), progress=say)
     with contextlib.ExitStack() as stack:
         if on_cluster and client is None:
             client = stack.enter_context(open_client(workers, scheduler, say))
 
         def execute(batch):
             if on_cluster:
-                run_on_cluster(client, batch, root, data_dir, retries, outcomes, counter, total, say)
+                done = run_on_cluster(client, batch, root, data_dir, retries, tally)
             else:
-                run_serially(batch, root, data_dir, outcomes, counter, total, say)
+                done = run_serially(batch, root, data_dir, tally)
+            outcomes.update((outcome.job, outcome) for outcome in done)
 
-        counter = [total - len(todo)]
         batch, waiting = [], []
         for job in todo:
             try:
@@ -69,9 +71,8 @@ def run_jobs(jobs: Iterable[Job], workers: int = 1, scheduler: Optional[str] = N
             # Blocks until the other process is done; then the run may be there already.
             stack.enter_context(run_lock(job.config, root, progress=say))
             if job_state(job, root) == "done":
-                counter[0] += 1
                 outcomes[job] = Outcome(job, "cached")
-                say(f"[{counter[0]}/{total}] {job.config.name()}: finished by another process")
+                tally.finished(job.config.name(), "finished by another process")
             else:
                 execute([job])
     return _with_runs([outcomes[j] for j in jobs], root)

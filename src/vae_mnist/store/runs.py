@@ -27,11 +27,8 @@ from ..config import RunConfig
 from ..core.data import one_data_set, run_data
 from .checks import Problem, read_json, write_json
 from ..errors import DamagedRunError, VaeMnistError
-from .run_checks import CODE_MODULES, FILES, SIGNATURE_FILES, check_run, is_finished, run_check  # noqa: F401
-from .entries import (CODE_HASH_KEY, ENV_CACHE, LockBusy, cache_dir, ensure_root, entry_lock, install,  # noqa: F401
-                    is_set_aside, lock_path as _lock_path, move_aside, new_temporary, obtain, project_root,
-                    remove_stale_temporaries, set_aside)
-from .temporaries import write_owner
+from .run_checks import FILES, SIGNATURE_FILES, check_run, run_check
+from .entries import CODE_HASH_KEY, LockBusy, cache_dir, ensure_root, entry_lock, install, is_set_aside, lock_path as _lock_path, move_aside, new_temporary, obtain, remove_stale_temporaries
 from ..progress import reporter
 
 
@@ -388,5 +385,4 @@ def list_runs(root: Optional[Path] = None):
     return [e.run for e in scan_runs(root) if e.run is not None and e.problem is None]
 
 
-__all__ = ["Run", "Problem", "get_run", "install_run", "install_run_archive", "pack_run", "open_run", "scan_runs",
-           "list_runs", "check_run", "run_lock", "run_path", "cache_dir", "code_hash", "LockBusy", "write_owner"]
+__all__ = ["Run", "get_run", "install_run", "install_run_archive", "pack_run", "open_run", "scan_runs", "list_runs", "run_lock", "run_path", "code_hash"]

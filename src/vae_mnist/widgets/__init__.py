@@ -5,11 +5,18 @@ from ..faces import lazy_face
 
 #: the public names of this layer and the module each lives in (imported on first use)
 _HOMES = {
+    "BYTES_PER_WEIGHT": "explorer",
     "ExplorerHTML": "explorer",
-    "compare_formats": "drawpad",
+    "FORMATS": "explorer",
+    "N_SAMPLES": "drawpad",
+    "PAD_STYLE": "drawpad",
+    "PRINT_NOTE": "explorer",
+    "Q24_MAX": "explorer",
+    "SAFETY": "explorer",
+    "SLIDER_RANGE": "explorer",
+    "STYLE": "explorer",
     "decode_matrix": "explorer",
     "dense_layers": "explorer",
-    "describe": "drawpad",
     "draw_pad": "drawpad",
     "encode_matrix": "explorer",
     "encoder_error": "drawpad",
@@ -21,7 +28,6 @@ _HOMES = {
     "keras_encode": "drawpad",
     "latent_pad": "explorer",
     "latent_sliders": "explorer",
-    "library_js": "drawpad",
     "mnist_form": "drawpad",
     "numpy_decode": "explorer",
     "numpy_encode": "drawpad",
