@@ -13,7 +13,7 @@ built. Two steps:
    (A4, page numbers in the footer, PDF outline from the headings).
 
 Why this route and not Jupyter Book's own: ``--builder pdfhtml`` prints with a browser that
-Playwright (or, in older releases, pyppeteer) downloads, which this machine cannot do, and it writes
+Playwright (or, in older releases, pyppeteer) downloads, which needs the internet at build time, and it writes
 its single page into ``_build/html``, over the HTML book; ``--builder pdflatex`` needs about 1 GB of
 TeX Live packages and rewrites what the HTML build shows (glued figures, MathJax-only macros) for
 LaTeX. Printing the HTML keeps one rendering of every page: what the reader sees on screen is what
