@@ -5,6 +5,7 @@ Every bad input exits with status 2 and one line ``vae-mnist: error: ...``; neve
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ from .types import (existing_dir,  # noqa: F401
                         non_negative_int, positive_float, positive_int, seed_number)
 from .results import add_results_commands
 from .. import settings
+from ..config import BINARIZATIONS, DATASETS, LIKELIHOODS, MAX_SEED, RECONSTRUCTIONS, RunConfig
 from ..errors import ConfigError, Terminated, VaeMnistError
 from ..profiles import current_profile, current_seeds
 
@@ -24,34 +26,44 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+#: RunConfig's defaults: every option that makes up a run takes its default (and its choices) from there
+DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+
+
 def add_config_arguments(p: argparse.ArgumentParser) -> None:
     """The options that make up a RunConfig (shared by ``train`` and ``run``)."""
-    p.add_argument("--latent-dim", "-z", type=positive_int, default=20, help="latent size z (default 20)")
-    p.add_argument("--epochs", type=positive_int, default=50, help="training epochs (default 50)")
-    p.add_argument("--batch-size", type=positive_int, default=128, help="batch size (default 128)")
-    p.add_argument("--seed", type=seed_number, default=0, help="random seed, 0 to 2**32-1 (default 0)")
-    p.add_argument("--learning-rate", type=positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")
-    p.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default="bernoulli",
-                   help="decoder likelihood (default bernoulli, a choice of this book: see its chapter on choices)")
-    p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist", help="data set (default mnist)")
-    p.add_argument("--binarize", choices=["none", "dynamic"], default="none",
+    d = DEFAULTS
+    p.add_argument("--latent-dim", "-z", type=positive_int, default=d["latent_dim"],
+                   help=f"latent size z (default {d['latent_dim']})")
+    add_training_arguments(p)
+    p.add_argument("--seed", type=seed_number, default=d["seed"], help=f"random seed, 0 to {MAX_SEED} (default {d['seed']})")
+    p.add_argument("--likelihood", choices=LIKELIHOODS, default=d["likelihood"],
+                   help=f"decoder likelihood (default {d['likelihood']}, a choice of this book: see its chapter on choices)")
+    p.add_argument("--dataset", choices=DATASETS, default=d["dataset"], help=f"data set (default {d['dataset']})")
+    p.add_argument("--binarize", choices=BINARIZATIONS, default=d["binarize"],
                    help="none: grey levels (default, the paper); dynamic: Bernoulli-resampled binary training "
                         "images, binary test set (Burda et al. 2016)")
-    p.add_argument("--reconstruction", choices=["sum", "mean"], default="sum",
+    p.add_argument("--reconstruction", choices=RECONSTRUCTIONS, default=d["reconstruction"],
                    help="reconstruction term summed over pixels (default, the ELBO) or averaged (early Keras example)")
-    p.add_argument("--train-subset", type=positive_int, default=None, help="use only the first N training images")
-    p.add_argument("--test-subset", type=positive_int, default=None, help="use only the first N test images")
     p.add_argument("--data-dir", type=existing_dir, default=None,
                    help="folder with the four IDX files (default: $VAE_MNIST_DATA_DIR, else Keras's download)")
 
 
-def config_from_args(args):
-    from ..config import RunConfig
+def add_training_arguments(p: argparse.ArgumentParser) -> None:
+    """Epochs, batch size, learning rate and the subsets: the same options for ``train``, ``run`` and ``sweep``."""
+    d = DEFAULTS
+    p.add_argument("--epochs", type=positive_int, default=d["epochs"], help=f"training epochs (default {d['epochs']})")
+    p.add_argument("--batch-size", type=positive_int, default=d["batch_size"],
+                   help=f"batch size (default {d['batch_size']})")
+    p.add_argument("--learning-rate", type=positive_float, default=d["learning_rate"],
+                   help=f"Adam learning rate (default {d['learning_rate']:g})")
+    p.add_argument("--train-subset", type=positive_int, default=None, help="use only the first N training images")
+    p.add_argument("--test-subset", type=positive_int, default=None, help="use only the first N test images")
 
-    return RunConfig(latent_dim=args.latent_dim, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                     learning_rate=args.learning_rate, likelihood=args.likelihood, dataset=args.dataset,
-                     binarize=args.binarize, reconstruction=args.reconstruction,
-                     train_subset=args.train_subset, test_subset=args.test_subset)
+
+def config_from_args(args) -> RunConfig:
+    """The RunConfig of the parsed options (the fields the command line has; the others keep their defaults)."""
+    return RunConfig(**{name: getattr(args, name) for name in DEFAULTS if hasattr(args, name)})
 
 
 def _print_metrics(metrics: dict, as_json: bool) -> None:
@@ -193,7 +205,6 @@ def _workers(args) -> int:
 
 def cmd_sweep(args) -> int:
     """Train and evaluate a grid of configurations (what the cache lacks), then print a table."""
-    from ..config import BINARIZATIONS, DATASETS, LIKELIHOODS, MAX_SEED, RECONSTRUCTIONS
     from ..jobs.parallel import scheduler_address
     from ..jobs.sweep import grid, parse_choice_list, parse_int_list, result_rows, results_table, sweep
 
@@ -304,15 +315,11 @@ def build_parser() -> argparse.ArgumentParser:
                                      "on a Dask cluster; print a table")
     p.add_argument("--latent-dims", required=True, metavar="LIST", help="latent sizes, e.g. 2,5,10 or 2-5")
     p.add_argument("--seeds", default="0", metavar="LIST", help="seeds, e.g. 0-2 or 0,3 (default 0)")
-    p.add_argument("--likelihood", default="bernoulli", metavar="LIST", help="bernoulli, gaussian or both (comma)")
-    p.add_argument("--dataset", default="mnist", metavar="LIST", help="mnist, fashion-mnist or both (comma)")
-    p.add_argument("--binarize", default="none", metavar="LIST", help="none, dynamic or both (comma)")
-    p.add_argument("--reconstruction", default="sum", metavar="LIST", help="sum, mean or both (comma)")
-    p.add_argument("--epochs", type=positive_int, default=50, help="training epochs (default 50)")
-    p.add_argument("--batch-size", type=positive_int, default=128, help="batch size (default 128)")
-    p.add_argument("--learning-rate", type=positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")
-    p.add_argument("--train-subset", type=positive_int, default=None, help="use only the first N training images")
-    p.add_argument("--test-subset", type=positive_int, default=None, help="use only the first N test images")
+    for name, choices in (("likelihood", LIKELIHOODS), ("dataset", DATASETS), ("binarize", BINARIZATIONS),
+                          ("reconstruction", RECONSTRUCTIONS)):
+        p.add_argument(f"--{name}", default=DEFAULTS[name], metavar="LIST",
+                       help=f"{', '.join(choices[:-1])} or {choices[-1]}, or several (comma; default {DEFAULTS[name]})")
+    add_training_arguments(p)
     p.add_argument("--iwae-k", type=non_negative_int, default=None,
                    help="k of the IWAE bound (default the book's: 1000, 5000 for binarized runs; 0: none)")
     p.add_argument("--data-dir", type=existing_dir, default=None)
