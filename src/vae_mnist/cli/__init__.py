@@ -4,8 +4,10 @@ from ..faces import lazy_face
 
 #: the public names of this layer and the module each lives in (imported on first use)
 _HOMES = {
+    "DEFAULTS": "main",
     "add_config_arguments": "main",
     "add_results_commands": "results",
+    "add_training_arguments": "main",
     "build_parser": "main",
     "cmd_book": "main",
     "cmd_diff": "results",

@@ -39,6 +39,7 @@ _HOMES = {
     "export_archive": "archive",
     "get_run": "runs",
     "import_archive": "archive",
+    "inspect_run": "run_checks",
     "install": "entries",
     "install_folder": "entries",
     "install_run": "runs",

@@ -56,8 +56,7 @@ def load_run_model(path: Path, config: RunConfig):
     return model, None
 
 
-def check_run(path, full: bool = False, expected: Optional[RunConfig] = None, *, _keep_model: Optional[list] = None
-              ) -> Optional[Problem]:
+def check_run(path, full: bool = False, expected: Optional[RunConfig] = None) -> Optional[Problem]:
     """``None`` if the folder ``path`` is a usable finished run, else the first :class:`Problem` found.
 
     The cheap check (``full=False``, used when listing): the six files exist and are not empty, the
@@ -112,21 +111,23 @@ def check_run(path, full: bool = False, expected: Optional[RunConfig] = None, *,
     if want is not None and config.name() != want:
         return Problem("stale", "config.json", f"describes run {config.name()}, not {want}")
     if full:
-        model, problem = load_run_model(path, config)
-        if problem:
-            return problem
-        if _keep_model is not None:
-            _keep_model.append(model)
+        return load_run_model(path, config)[1]
     return None
 
 
+def inspect_run(path, full: bool = False, expected: Optional[RunConfig] = None):
+    """``(problem, model)``: :func:`check_run`'s answer and, after a full check that found nothing, the
+    model it loaded (the store's check signature: ``(folder, full) -> (problem, loaded)``)."""
+    problem = check_run(path, full=False, expected=expected)
+    if problem is not None or not full:
+        return problem, None
+    model, problem = load_run_model(Path(path), RunConfig.from_dict(read_json(Path(path), "config.json")[0]))
+    return problem, model
+
+
 def run_check(expected: Optional[RunConfig] = None):
-    """:func:`check_run` as the store's check: ``(folder, full) -> (problem, model loaded or None)``."""
-    def check(path, full):
-        kept = []
-        problem = check_run(path, full=full, expected=expected, _keep_model=kept)
-        return problem, (kept[0] if kept else None)
-    return check
+    """The store's check of a run that should be ``expected``: ``(folder, full) -> (problem, model or None)``."""
+    return lambda path, full: inspect_run(path, full, expected)
 
 
 def is_finished(path: Path) -> bool:

@@ -27,7 +27,7 @@ from ..config import RunConfig
 from ..core.data import one_data_set, run_data
 from .checks import Problem, read_json, write_json
 from ..errors import DamagedRunError, VaeMnistError
-from .run_checks import FILES, SIGNATURE_FILES, check_run, run_check
+from .run_checks import FILES, SIGNATURE_FILES, check_run, inspect_run, run_check
 from .entries import CODE_HASH_KEY, LockBusy, cache_dir, ensure_root, entry_lock, install, is_set_aside, lock_path as _lock_path, move_aside, new_temporary, obtain, remove_stale_temporaries
 from ..progress import reporter
 
@@ -246,8 +246,7 @@ def install_run(src, config: Optional[RunConfig] = None, root=None, force: bool 
     """
     say = reporter(progress)
     src = Path(src)
-    kept = []
-    problem = check_run(src, full=True, expected=config, _keep_model=kept)
+    problem, model = inspect_run(src, full=True, expected=config)
     if problem is not None:
         raise DamagedRunError(src, problem.file, problem.reason)
     if config is None:
@@ -256,7 +255,7 @@ def install_run(src, config: Optional[RunConfig] = None, root=None, force: bool 
     if install(src, final, run_files(src), run_check(config), force=force, move=move, say=say, what="run",
                signature_files=SIGNATURE_FILES):
         say(f"run installed in {final}")
-        return Run(final, check=False, model=kept[0] if kept else None)
+        return Run(final, check=False, model=model)
     say(f"kept the finished run {final} (not replaced without force)")
     return Run(final, check=False)
 
@@ -306,8 +305,7 @@ def open_run(path, say=None) -> Run:
     """A run folder checked fully before use. Damaged: moved aside if it is in the cache, and
     :class:`DamagedRunError` (one line naming the file). Stale: opened, with a note on ``say``."""
     path = Path(path)
-    kept = []
-    problem = check_run(path, full=True, _keep_model=kept)
+    problem, model = inspect_run(path, full=True)
     if problem is not None and problem.kind == "damaged":
         moved = None
         try:
@@ -324,7 +322,7 @@ def open_run(path, say=None) -> Run:
         raise DamagedRunError(path, problem.file, problem.reason, moved)
     if problem is not None and say:
         say(f"note: run {path.name} is stale ({problem.reason}); `vae-mnist train` retrains it")
-    return Run(path, check=False, model=kept[0] if problem is None and kept else None)
+    return Run(path, check=False, model=model if problem is None else None)
 
 
 class Entry(NamedTuple):
