@@ -142,3 +142,14 @@ def check_schema(path: Path, schema: str) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).with_name("check-jsonschema")
     cmd = [str(exe)] if exe.is_file() else [sys.executable, "-m", "check_jsonschema"]
     return subprocess.run(cmd + ["--builtin-schema", schema, str(path)], capture_output=True, text=True)
+
+
+#: TensorFlow's own start-up lines, written by its C++ code to file descriptor 2 before its logging is set
+#: up (they ignore TF_CPP_MIN_LOG_LEVEL). A command that starts TensorFlow shows them; they are not ours.
+TF_STARTUP = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\) is called|I0000 \S+ +\d+ "
+                        r"(port|cpu_feature_guard)\.cc:\d+\]|To enable the following instructions)")
+
+
+def our_lines(stderr: str) -> list:
+    """The non-blank lines of ``stderr`` that the package wrote (TensorFlow's start-up lines left out)."""
+    return [line for line in stderr.splitlines() if line.strip() and not TF_STARTUP.match(line)]

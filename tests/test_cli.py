@@ -22,7 +22,7 @@ def cli(*args, env=None, tmp_cache=None):
 
 def assert_clear_error(result, *fragments):
     assert result.returncode == 2, (result.returncode, result.stderr)
-    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    lines = helpers.our_lines(result.stderr)
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert "error" in lines[0]

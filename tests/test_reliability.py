@@ -47,7 +47,7 @@ def cli(*args, cache=None, env=None, timeout=300):
 
 def assert_one_line_error(result, *fragments, code=2):
     assert result.returncode == code, (result.returncode, result.stderr)
-    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    lines = helpers.our_lines(result.stderr)
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     for f in fragments:
@@ -448,7 +448,7 @@ def test_sigterm_mid_training_exits_143_with_one_line_and_keeps_nothing(tmp_path
     p.send_signal(signal.SIGTERM)
     _, err = p.communicate(timeout=120)
     assert p.returncode == 143, err
-    lines = [l for l in err.splitlines() if l.strip()]
+    lines = helpers.our_lines(err)
     assert len(lines) == 1 and "SIGTERM" in lines[0] and "Traceback" not in err
     assert run_folders(cache) == [] and temporaries(cache) == []
 
@@ -761,3 +761,13 @@ def test_a_damaged_or_stale_classifier_is_moved_aside_and_retrained(tmp_path, mo
     classifier.get_classifier(config=config, data=helpers.mnist(), root=tmp_path, progress=said.append)
     assert any("stale" in s and "other classifier code" in s for s in said), said
     assert again.path.name == config.name()
+
+
+def test_only_tensorflows_start_up_lines_are_left_out_of_a_commands_one_line():
+    """The tests' reading of stderr drops TensorFlow's two pre-logging start-up lines and nothing of ours."""
+    err = ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+           "I0000 00:00:1796360534.557 123 port.cc:153] oneDNN custom operations are on.\n"
+           "vae-mnist: terminated by SIGTERM (nothing half-finished was kept in the run cache)\n"
+           "WARNING: something of ours\n")
+    assert helpers.our_lines(err) == ["vae-mnist: terminated by SIGTERM (nothing half-finished was kept in the run cache)",
+                                      "WARNING: something of ours"]
