@@ -32,6 +32,7 @@ def needs_smoke_book(item) -> bool:
     return bool(SMOKE_FIXTURES & set(getattr(item, "fixturenames", ()))) or item.get_closest_marker("smoke_book") is not None
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which writes each item's group into its id
 def pytest_collection_modifyitems(config, items):
     """Mark the smoke book's tests ``slow`` and put them in one xdist group, first; every other test in
     its module's group (module fixtures, such as a trained model, are then made once, on one worker)."""
@@ -43,11 +44,6 @@ def pytest_collection_modifyitems(config, items):
             mark = item.get_closest_marker("xdist_group")
             group = mark.args[0] if mark and mark.args else (item.module.__name__ if item.module else item.nodeid)
         item.add_marker(pytest.mark.xdist_group(group))
-        # pytest-xdist 3.8 writes the group into the test id (``<id>@<group>``, what --dist loadgroup
-        # schedules by) through ``item._nodeid``, which pytest 9 no longer reads (it keeps ``_id``):
-        # the same rule is applied here
-        if getattr(config.option, "loadgroup", False) and not item.nodeid.endswith("@" + group):
-            setattr(item, "_id" if hasattr(item, "_id") else "_nodeid", f"{item.nodeid}@{group}")
     # the longest piece of work starts first (make test keeps the order set here: --no-loadscope-reorder); then
     # the groups with the most slow tests (clusters, kernels, trainings in subprocesses), which take the other
     # worker about as long as the smoke book takes its own; then the modules that ask for the smoke book by
